@@ -1,0 +1,32 @@
+"""Errors of the token store; each docstring is the message a person sees."""
+
+from __future__ import annotations
+
+
+class TokenStoreError(Exception):
+    """The token store failed."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        message = (self.__doc__ or "").strip()
+        super().__init__(f"{message} {detail}" if detail else message)
+
+
+class InvalidToken(TokenStoreError):
+    """This link is not valid."""
+
+
+class InvalidVariable(TokenStoreError):
+    """A variable is not a plain typed value (String, Boolean, Integer, Long, Double, Date)."""
+
+
+class InvalidInput(TokenStoreError):
+    """The answer does not fit the form."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+class StoreUnavailable(TokenStoreError):
+    """The link database cannot be reached right now."""

@@ -1,0 +1,175 @@
+"""Value objects read from and written to the link tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenstore.types import (
+    CorrelateBy,
+    ExternalTaskId,
+    GroupId,
+    LinkId,
+    LinkState,
+    ProcessInstanceId,
+    RedemptionId,
+    RedemptionState,
+    TokenHash,
+)
+from tokenstore.variables import TypedValue, from_json_map
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One possible answer, as the model describes it."""
+
+    name: str
+    label: str
+    variables: Mapping[str, TypedValue] = field(default_factory=dict)
+    input_schema: Mapping[str, Any] | None = None
+    max_uses: int = 1
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """Everything an ``issue-token`` task asks for, already validated."""
+
+    external_task_id: ExternalTaskId
+    process_instance_id: ProcessInstanceId
+    activity_id: str
+    message_name: str
+    actions: tuple[ActionSpec, ...]
+    ttl: dt.timedelta
+    process_definition_key: str | None = None
+    business_key: str | None = None
+    tenant_id: str | None = None
+    correlate_by: CorrelateBy = CorrelateBy.PROCESS_INSTANCE
+    correlation_keys: Mapping[str, TypedValue] = field(default_factory=dict)
+    description: str | None = None
+    exclusive: bool = True
+
+
+@dataclass(frozen=True)
+class Group:
+    id: GroupId
+    external_task_id: ExternalTaskId
+    process_instance_id: ProcessInstanceId
+    business_key: str | None
+    tenant_id: str | None
+    activity_id: str
+    message_name: str
+    correlate_by: CorrelateBy
+    correlation_keys: Mapping[str, TypedValue]
+    description: str | None
+    exclusive: bool
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Group:
+        return cls(
+            id=GroupId(row["id"]),
+            external_task_id=ExternalTaskId(row["external_task_id"]),
+            process_instance_id=ProcessInstanceId(row["process_instance_id"]),
+            business_key=row["business_key"],
+            tenant_id=row["tenant_id"],
+            activity_id=row["activity_id"],
+            message_name=row["message_name"],
+            correlate_by=CorrelateBy(row["correlate_by"]),
+            correlation_keys=from_json_map(row["correlation_keys"]),
+            description=row["description"],
+            exclusive=row["exclusive"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Link:
+    id: LinkId
+    group_id: GroupId
+    action: str
+    label: str
+    position: int
+    token_hash: TokenHash
+    variables: Mapping[str, TypedValue]
+    input_schema: Mapping[str, Any] | None
+    max_uses: int
+    uses: int
+    state: LinkState
+    revoked_reason: str | None
+    changed_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Link:
+        return cls(
+            id=LinkId(row["id"]),
+            group_id=GroupId(row["group_id"]),
+            action=row["action"],
+            label=row["label"],
+            position=row["position"],
+            token_hash=TokenHash(bytes(row["token_hash"])),
+            variables=from_json_map(row["variables"]),
+            input_schema=row["input_schema"],
+            max_uses=row["max_uses"],
+            uses=row["uses"],
+            state=LinkState(row["state"]),
+            revoked_reason=row["revoked_reason"],
+            changed_at=row["changed_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer recorded for a group: which action, when, and where its delivery stands."""
+
+    redemption_id: RedemptionId
+    link_id: LinkId
+    action: str
+    label: str
+    answered_at: dt.datetime
+    state: RedemptionState
+    variables: Mapping[str, TypedValue]
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link with its group and the group's latest answer, for pages that only read."""
+
+    link: Link
+    group: Group
+    answer: Answer | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An answer to correlate into Camunda: the message, its target, and its variables."""
+
+    redemption_id: RedemptionId
+    link_id: LinkId
+    group_id: GroupId
+    message_name: str
+    correlate_by: CorrelateBy
+    process_instance_id: ProcessInstanceId
+    business_key: str | None
+    tenant_id: str | None
+    correlation_keys: Mapping[str, TypedValue]
+    variables: Mapping[str, TypedValue]
+    answered_at: dt.datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class IssuedGroup:
+    group_id: GroupId
+    expires_at: dt.datetime
+    tokens: Mapping[str, str]  # action name -> token; never logged
+    reissued: bool
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip_hash: str | None = None
+    user_agent: str | None = None

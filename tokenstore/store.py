@@ -1,0 +1,630 @@
+"""Store operations, each a function over a connection inside the caller's transaction.
+
+Lock order is always group before link, so a click, a revoke and the reaper never deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tokenstore import decisions, tokens
+from tokenstore.decisions import Accept, Decision
+from tokenstore.model import (
+    Answer,
+    ClientInfo,
+    Delivery,
+    Group,
+    IssuedGroup,
+    IssueRequest,
+    Link,
+    LinkView,
+)
+from tokenstore.tables import audit_events, link_groups, links, redemptions
+from tokenstore.types import (
+    AuditAction,
+    CorrelateBy,
+    GroupId,
+    LinkId,
+    LinkState,
+    ProcessInstanceId,
+    RedemptionId,
+    RedemptionState,
+    RevokeReason,
+    TokenHash,
+    new_id,
+)
+from tokenstore.variables import TypedValue, from_json_map, to_json_map
+
+# The request that records an answer gets this long to deliver it itself before the retry
+# loop may take it over; it must exceed the correlation HTTP timeout.
+INLINE_DELIVERY_LEASE = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class _Event:
+    action: AuditAction
+    group_id: GroupId
+    link_id: LinkId | None = None
+    redemption_id: RedemptionId | None = None
+    outcome: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+async def _audit(
+    conn: AsyncConnection,
+    now: dt.datetime,
+    events: Iterable[_Event],
+    client: ClientInfo | None = None,
+) -> None:
+    rows = [
+        {
+            "at": now,
+            "action": e.action.value,
+            "group_id": e.group_id,
+            "link_id": e.link_id,
+            "redemption_id": e.redemption_id,
+            "outcome": e.outcome,
+            "client_ip_hash": client.ip_hash if client else None,
+            "user_agent": client.user_agent[:400] if client and client.user_agent else None,
+            "detail": dict(e.detail) if e.detail is not None else None,
+        }
+        for e in events
+    ]
+    if rows:
+        await conn.execute(sa.insert(audit_events), rows)
+
+
+# --- issue -------------------------------------------------------------------------------
+
+
+async def issue_group(
+    conn: AsyncConnection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+) -> IssuedGroup:
+    """Write a group of links for an external task, or mint fresh tokens for the one it has.
+
+    A task delivered again (its lock ran out before ``complete``) never leaves two live sets:
+    the old tokens were never handed out, since only ``complete`` publishes them, so they are
+    replaced in place.
+    """
+    group_id = GroupId(new_id())
+    expires_at = now + request.ttl
+    inserted = await conn.execute(
+        pg_insert(link_groups)
+        .values(
+            id=group_id,
+            external_task_id=request.external_task_id,
+            process_instance_id=request.process_instance_id,
+            process_definition_key=request.process_definition_key,
+            business_key=request.business_key,
+            tenant_id=request.tenant_id,
+            activity_id=request.activity_id,
+            message_name=request.message_name,
+            correlate_by=request.correlate_by.value,
+            correlation_keys=to_json_map(request.correlation_keys),
+            description=request.description,
+            exclusive=request.exclusive,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        .on_conflict_do_nothing(index_elements=["external_task_id"])
+        .returning(link_groups.c.id)
+    )
+    if inserted.scalar_one_or_none() is None:
+        return await _reissue(conn, request, keyring, now)
+    minted = {spec.name: tokens.mint(keyring) for spec in request.actions}
+    rows = [
+        {
+            "id": new_id(),
+            "group_id": group_id,
+            "action": spec.name,
+            "label": spec.label,
+            "position": position,
+            "token_hash": minted[spec.name].token_hash,
+            "variables": to_json_map(spec.variables),
+            "input_schema": dict(spec.input_schema) if spec.input_schema is not None else None,
+            "max_uses": spec.max_uses,
+            "state": LinkState.ACTIVE.value,
+            "changed_at": now,
+        }
+        for position, spec in enumerate(request.actions)
+    ]
+    await conn.execute(sa.insert(links), rows)
+    detail = {"actions": [spec.name for spec in request.actions], "task": request.external_task_id}
+    await _audit(conn, now, [_Event(AuditAction.ISSUED, group_id, detail=detail)])
+    return IssuedGroup(group_id, expires_at, {k: v.token for k, v in minted.items()}, False)
+
+
+async def _reissue(
+    conn: AsyncConnection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+) -> IssuedGroup:
+    group_row = (
+        (
+            await conn.execute(
+                sa.select(link_groups)
+                .where(link_groups.c.external_task_id == request.external_task_id)
+                .with_for_update()
+            )
+        )
+        .mappings()
+        .one()
+    )
+    group_id = GroupId(group_row["id"])
+    link_rows = (
+        await conn.execute(
+            sa.select(links.c.id, links.c.action)
+            .where(links.c.group_id == group_id)
+            .with_for_update()
+        )
+    ).all()
+    minted: dict[str, str] = {}
+    for link_id, action in link_rows:
+        token = tokens.mint(keyring)
+        minted[action] = token.token
+        await conn.execute(
+            sa.update(links).where(links.c.id == link_id).values(token_hash=token.token_hash)
+        )
+    await _audit(conn, now, [_Event(AuditAction.REISSUED, group_id)])
+    return IssuedGroup(group_id, group_row["expires_at"], minted, True)
+
+
+# --- look up -----------------------------------------------------------------------------
+
+
+async def _latest_answer(conn: AsyncConnection, group_id: GroupId) -> Answer | None:
+    row = (
+        (
+            await conn.execute(
+                sa.select(redemptions, links.c.action, links.c.label)
+                .join(links, links.c.id == redemptions.c.link_id)
+                .where(links.c.group_id == group_id)
+                .order_by(redemptions.c.answered_at.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    return Answer(
+        redemption_id=RedemptionId(row["id"]),
+        link_id=LinkId(row["link_id"]),
+        action=row["action"],
+        label=row["label"],
+        answered_at=row["answered_at"],
+        state=RedemptionState(row["state"]),
+        variables=from_json_map(row["variables"]),
+    )
+
+
+async def find_link(conn: AsyncConnection, token_hash: TokenHash) -> LinkView | None:
+    """Read a link, its group and the group's answer, taking no locks and changing nothing."""
+    row = (
+        (
+            await conn.execute(
+                sa.select(links, *_group_columns())
+                .join(link_groups, link_groups.c.id == links.c.group_id)
+                .where(links.c.token_hash == token_hash)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    link, group = Link.from_row(row), Group.from_row(_group_part(row))
+    return LinkView(link, group, await _latest_answer(conn, group.id))
+
+
+def _group_columns() -> list[sa.Label[Any]]:
+    return [c.label(f"g_{c.name}") for c in link_groups.c]
+
+
+def _group_part(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {c.name: row[f"g_{c.name}"] for c in link_groups.c}
+
+
+async def sibling_links(conn: AsyncConnection, group_id: GroupId) -> list[Link]:
+    rows = await conn.execute(
+        sa.select(links).where(links.c.group_id == group_id).order_by(links.c.position)
+    )
+    return [Link.from_row(r) for r in rows.mappings()]
+
+
+# --- redeem ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RedeemResult:
+    decision: Decision
+    view: LinkView
+    delivery: Delivery | None  # set when an answer was recorded and must now be delivered
+
+
+async def redeem(
+    conn: AsyncConnection,
+    token_hash: TokenHash,
+    answer: Mapping[str, Any] | None,
+    now: dt.datetime,
+    client: ClientInfo | None = None,
+) -> RedeemResult | None:
+    """Lock the link and its group, decide, and record the answer as pending delivery.
+
+    Returns None for a token that verifies but has no row (reaped, or never issued here).
+    The caller commits, then delivers: the answer is durable before Camunda hears of it, so
+    a crash in between loses nothing, and the redemption id lets a retry find out whether
+    the first attempt arrived.
+    """
+    group_row = (
+        (
+            await conn.execute(
+                sa.select(link_groups)
+                .join(links, links.c.group_id == link_groups.c.id)
+                .where(links.c.token_hash == token_hash)
+                .with_for_update(of=link_groups)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if group_row is None:
+        return None
+    group = Group.from_row(group_row)
+    link_row = (
+        (
+            await conn.execute(
+                sa.select(links).where(links.c.token_hash == token_hash).with_for_update()
+            )
+        )
+        .mappings()
+        .one()
+    )
+    link = Link.from_row(link_row)
+    decision = decisions.decide(link, group, answer, now)
+    delivery = None
+    if isinstance(decision, Accept):
+        delivery = await _record_answer(conn, group, link, decision, now, client)
+    view = LinkView(
+        Link.from_row(
+            (await conn.execute(sa.select(links).where(links.c.id == link.id))).mappings().one()
+        ),
+        group,
+        await _latest_answer(conn, group.id),
+    )
+    return RedeemResult(decision, view, delivery)
+
+
+async def _record_answer(
+    conn: AsyncConnection,
+    group: Group,
+    link: Link,
+    decision: Accept,
+    now: dt.datetime,
+    client: ClientInfo | None,
+) -> Delivery:
+    redemption_id = RedemptionId(new_id())
+    # The model's bound variables win over anything typed in: the schema cannot name them.
+    variables = {**decision.input, **link.variables}
+    await conn.execute(
+        sa.insert(redemptions).values(
+            id=redemption_id,
+            link_id=link.id,
+            variables=to_json_map(variables),
+            state=RedemptionState.PENDING.value,
+            answered_at=now,
+            next_attempt_at=now + INLINE_DELIVERY_LEASE,
+        )
+    )
+    new_state = LinkState.PENDING if decision.final_use else LinkState.ACTIVE
+    await conn.execute(
+        sa.update(links)
+        .where(links.c.id == link.id)
+        .values(uses=links.c.uses + 1, state=new_state.value, changed_at=now)
+    )
+    events = [
+        _Event(
+            AuditAction.ANSWERED,
+            group.id,
+            link.id,
+            redemption_id,
+            outcome=link.action,
+            detail={"input": to_json_map(decision.input)} if decision.input else None,
+        )
+    ]
+    if decision.revoke_siblings:
+        revoked = await conn.execute(
+            sa.update(links)
+            .where(
+                links.c.group_id == group.id,
+                links.c.id != link.id,
+                links.c.state == LinkState.ACTIVE.value,
+            )
+            .values(
+                state=LinkState.REVOKED.value,
+                revoked_reason=RevokeReason.SIBLING_USED.value,
+                changed_at=now,
+            )
+            .returning(links.c.id)
+        )
+        events += [
+            _Event(AuditAction.REVOKED, group.id, LinkId(lid), outcome=RevokeReason.SIBLING_USED)
+            for (lid,) in revoked
+        ]
+    await _audit(conn, now, events, client)
+    return Delivery(
+        redemption_id=redemption_id,
+        link_id=link.id,
+        group_id=group.id,
+        message_name=group.message_name,
+        correlate_by=group.correlate_by,
+        process_instance_id=group.process_instance_id,
+        business_key=group.business_key,
+        tenant_id=group.tenant_id,
+        correlation_keys=group.correlation_keys,
+        variables=variables,
+        answered_at=now,
+        attempts=0,
+    )
+
+
+# --- delivery ----------------------------------------------------------------------------
+
+
+def _delivery_query() -> sa.Select[Any]:
+    return (
+        sa.select(
+            redemptions.c.id,
+            redemptions.c.link_id,
+            redemptions.c.variables,
+            redemptions.c.answered_at,
+            redemptions.c.attempts,
+            links.c.group_id,
+            link_groups.c.message_name,
+            link_groups.c.correlate_by,
+            link_groups.c.process_instance_id,
+            link_groups.c.business_key,
+            link_groups.c.tenant_id,
+            link_groups.c.correlation_keys,
+        )
+        .join(links, links.c.id == redemptions.c.link_id)
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .where(redemptions.c.state == RedemptionState.PENDING.value)
+    )
+
+
+def _delivery_from_row(row: Mapping[Any, Any]) -> Delivery:
+    return Delivery(
+        redemption_id=RedemptionId(row["id"]),
+        link_id=LinkId(row["link_id"]),
+        group_id=GroupId(row["group_id"]),
+        message_name=row["message_name"],
+        correlate_by=CorrelateBy(row["correlate_by"]),
+        process_instance_id=ProcessInstanceId(row["process_instance_id"]),
+        business_key=row["business_key"],
+        tenant_id=row["tenant_id"],
+        correlation_keys=from_json_map(row["correlation_keys"]),
+        variables=from_json_map(row["variables"]),
+        answered_at=row["answered_at"],
+        attempts=row["attempts"],
+    )
+
+
+async def lock_delivery(conn: AsyncConnection, redemption_id: RedemptionId) -> Delivery | None:
+    """Take a pending answer for delivery; None if it is settled or another process has it."""
+    row = (
+        (
+            await conn.execute(
+                _delivery_query()
+                .where(redemptions.c.id == redemption_id)
+                .with_for_update(of=redemptions, skip_locked=True)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return _delivery_from_row(row) if row else None
+
+
+async def claim_due_delivery(conn: AsyncConnection, now: dt.datetime) -> Delivery | None:
+    """Take the pending answer that is longest overdue, skipping those another process holds."""
+    row = (
+        (
+            await conn.execute(
+                _delivery_query()
+                .where(redemptions.c.next_attempt_at <= now)
+                .order_by(redemptions.c.next_attempt_at)
+                .limit(1)
+                .with_for_update(of=redemptions, skip_locked=True)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return _delivery_from_row(row) if row else None
+
+
+async def count_pending(conn: AsyncConnection) -> int:
+    result = await conn.execute(
+        sa.select(sa.func.count())
+        .select_from(redemptions)
+        .where(redemptions.c.state == RedemptionState.PENDING.value)
+    )
+    return int(result.scalar_one())
+
+
+async def settle_delivered(conn: AsyncConnection, delivery: Delivery, now: dt.datetime) -> None:
+    await _settle(conn, delivery, now, RedemptionState.DELIVERED, LinkState.REDEEMED, None)
+
+
+async def settle_undeliverable(
+    conn: AsyncConnection, delivery: Delivery, now: dt.datetime, reason: str
+) -> None:
+    await _settle(
+        conn, delivery, now, RedemptionState.UNDELIVERABLE, LinkState.UNDELIVERABLE, reason
+    )
+
+
+async def _settle(
+    conn: AsyncConnection,
+    delivery: Delivery,
+    now: dt.datetime,
+    state: RedemptionState,
+    link_state: LinkState,
+    reason: str | None,
+) -> None:
+    await conn.execute(
+        sa.update(redemptions)
+        .where(redemptions.c.id == delivery.redemption_id)
+        .values(
+            state=state.value,
+            settled_at=now,
+            attempts=redemptions.c.attempts + 1,
+            next_attempt_at=None,
+            last_error=reason,
+        )
+    )
+    # Only the use that exhausted the link moved it to pending; earlier uses leave it active.
+    await conn.execute(
+        sa.update(links)
+        .where(links.c.id == delivery.link_id, links.c.state == LinkState.PENDING.value)
+        .values(state=link_state.value, changed_at=now)
+    )
+    action = (
+        AuditAction.DELIVERED if state is RedemptionState.DELIVERED else AuditAction.UNDELIVERABLE
+    )
+    event = _Event(
+        action,
+        delivery.group_id,
+        delivery.link_id,
+        delivery.redemption_id,
+        outcome=state.value,
+        detail={"reason": reason, "attempts": delivery.attempts + 1} if reason else None,
+    )
+    await _audit(conn, now, [event])
+
+
+async def reschedule(
+    conn: AsyncConnection, delivery: Delivery, next_attempt_at: dt.datetime, error: str
+) -> None:
+    await conn.execute(
+        sa.update(redemptions)
+        .where(redemptions.c.id == delivery.redemption_id)
+        .values(
+            attempts=redemptions.c.attempts + 1,
+            next_attempt_at=next_attempt_at,
+            last_error=error[:1000],
+        )
+    )
+
+
+# --- revoke, expire, reap ----------------------------------------------------------------
+
+
+async def revoke(
+    conn: AsyncConnection,
+    process_instance_id: ProcessInstanceId,
+    now: dt.datetime,
+    group_id: GroupId | None = None,
+    actions: Sequence[str] | None = None,
+) -> int:
+    """Revoke active links of a process instance (or one of its groups, or some actions)."""
+    groups = sa.select(link_groups.c.id).where(
+        link_groups.c.process_instance_id == process_instance_id
+    )
+    if group_id is not None:
+        groups = groups.where(link_groups.c.id == group_id)
+    group_ids = (
+        (await conn.execute(groups.order_by(link_groups.c.id).with_for_update())).scalars().all()
+    )
+    if not group_ids:
+        return 0
+    update = sa.update(links).where(
+        links.c.group_id.in_(group_ids), links.c.state == LinkState.ACTIVE.value
+    )
+    if actions:
+        update = update.where(links.c.action.in_(list(actions)))
+    revoked = (
+        await conn.execute(
+            update.values(
+                state=LinkState.REVOKED.value,
+                revoked_reason=RevokeReason.REQUESTED.value,
+                changed_at=now,
+            ).returning(links.c.id, links.c.group_id)
+        )
+    ).all()
+    await _audit(
+        conn,
+        now,
+        [
+            _Event(AuditAction.REVOKED, GroupId(gid), LinkId(lid), outcome=RevokeReason.REQUESTED)
+            for lid, gid in revoked
+        ],
+    )
+    return len(revoked)
+
+
+async def expire_due(conn: AsyncConnection, now: dt.datetime, batch_size: int) -> int:
+    """Mark one small batch of active links past their expiry as expired."""
+    due = (
+        sa.select(links.c.id)
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .where(links.c.state == LinkState.ACTIVE.value, link_groups.c.expires_at <= now)
+        .limit(batch_size)
+        .with_for_update(of=links, skip_locked=True)
+        .scalar_subquery()
+    )
+    expired = (
+        await conn.execute(
+            sa.update(links)
+            .where(links.c.id.in_(due))
+            .values(state=LinkState.EXPIRED.value, changed_at=now)
+            .returning(links.c.id, links.c.group_id)
+        )
+    ).all()
+    await _audit(
+        conn, now, [_Event(AuditAction.EXPIRED, GroupId(gid), LinkId(lid)) for lid, gid in expired]
+    )
+    return len(expired)
+
+
+async def reap_groups(
+    conn: AsyncConnection, now: dt.datetime, retention: dt.timedelta, batch_size: int
+) -> int:
+    """Delete one small batch of groups long expired, keeping any with pending answers."""
+    pending = (
+        sa.select(redemptions.c.id)
+        .join(links, links.c.id == redemptions.c.link_id)
+        .where(
+            links.c.group_id == link_groups.c.id,
+            redemptions.c.state == RedemptionState.PENDING.value,
+        )
+    )
+    due = (
+        sa.select(link_groups.c.id)
+        .where(link_groups.c.expires_at <= now - retention, ~sa.exists(pending))
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    deleted = (
+        (
+            await conn.execute(
+                sa.delete(link_groups).where(link_groups.c.id.in_(due)).returning(link_groups.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await _audit(conn, now, [_Event(AuditAction.REAPED, GroupId(gid)) for gid in deleted])
+    return len(deleted)
+
+
+def typed_variables(values: Mapping[str, TypedValue]) -> dict[str, dict[str, Any]]:
+    return {name: value.to_camunda() for name, value in values.items()}

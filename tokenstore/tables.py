@@ -1,0 +1,119 @@
+"""The link tables. Migrations in ``migrations/`` create exactly these; ``alembic check`` agrees."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from tokenstore.types import LinkState, RedemptionState
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TZ = sa.DateTime(timezone=True)
+
+
+def _in(column: str, values: type[LinkState] | type[RedemptionState]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+link_groups = sa.Table(
+    "link_groups",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("external_task_id", sa.Text, nullable=False),
+    sa.Column("process_instance_id", sa.Text, nullable=False),
+    sa.Column("process_definition_key", sa.Text),
+    sa.Column("business_key", sa.Text),
+    sa.Column("tenant_id", sa.Text),
+    sa.Column("activity_id", sa.Text, nullable=False),
+    sa.Column("message_name", sa.Text, nullable=False),
+    sa.Column("correlate_by", sa.Text, nullable=False),
+    sa.Column("correlation_keys", pg.JSONB, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("description", sa.Text),
+    sa.Column("exclusive", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("expires_at", TZ, nullable=False),
+    sa.UniqueConstraint("external_task_id"),
+    sa.Index(None, "process_instance_id"),
+    sa.Index(None, "expires_at"),
+)
+
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "group_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("link_groups.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("position", sa.SmallInteger, nullable=False),
+    sa.Column("token_hash", sa.LargeBinary, nullable=False),
+    sa.Column("variables", pg.JSONB, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("input_schema", pg.JSONB),
+    sa.Column("max_uses", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("uses", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("state", sa.Text, nullable=False, server_default=LinkState.ACTIVE.value),
+    sa.Column("revoked_reason", sa.Text),
+    sa.Column("changed_at", TZ),
+    sa.UniqueConstraint("token_hash"),
+    sa.UniqueConstraint("group_id", "action"),
+    sa.CheckConstraint(_in("state", LinkState), name="state"),
+    sa.CheckConstraint("max_uses >= 1 AND uses >= 0 AND uses <= max_uses", name="uses"),
+)
+
+# One row per use of a link: the answer as given, and where its delivery to Camunda stands.
+redemptions = sa.Table(
+    "redemptions",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "link_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("links.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("variables", pg.JSONB, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("answered_at", TZ, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", TZ),
+    sa.Column("settled_at", TZ),
+    sa.Column("last_error", sa.Text),
+    sa.CheckConstraint(_in("state", RedemptionState), name="state"),
+    sa.Index(None, "link_id"),
+    sa.Index(
+        "ix_redemptions_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", TZ, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    # No foreign keys: the trail outlives the groups the reaper deletes.
+    sa.Column("group_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("link_id", pg.UUID(as_uuid=True)),
+    sa.Column("redemption_id", pg.UUID(as_uuid=True)),
+    sa.Column("outcome", sa.Text),
+    sa.Column("client_ip_hash", sa.Text),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("detail", pg.JSONB),
+    sa.Index(None, "group_id"),
+    sa.Index(None, "at"),
+)

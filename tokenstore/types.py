@@ -1,0 +1,56 @@
+"""Identifiers and states: the vocabulary every other module speaks."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import NewType
+
+GroupId = NewType("GroupId", uuid.UUID)
+LinkId = NewType("LinkId", uuid.UUID)
+RedemptionId = NewType("RedemptionId", uuid.UUID)
+TokenHash = NewType("TokenHash", bytes)
+ExternalTaskId = NewType("ExternalTaskId", str)
+ProcessInstanceId = NewType("ProcessInstanceId", str)
+
+
+class LinkState(enum.StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"  # answered; delivery to Camunda not yet confirmed
+    REDEEMED = "redeemed"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    UNDELIVERABLE = "undeliverable"  # answered, but the process no longer waited for it
+
+
+class RedemptionState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"
+
+
+class CorrelateBy(enum.StrEnum):
+    PROCESS_INSTANCE = "processInstance"
+    BUSINESS_KEY = "businessKey"
+    CORRELATION_KEYS = "correlationKeys"
+
+
+class RevokeReason(enum.StrEnum):
+    SIBLING_USED = "sibling_used"
+    REQUESTED = "requested"  # by a revoke-tokens task
+    REISSUED = "reissued"  # the issue-token task was delivered again
+
+
+class AuditAction(enum.StrEnum):
+    ISSUED = "issued"
+    REISSUED = "reissued"
+    ANSWERED = "answered"
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    REAPED = "reaped"
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
