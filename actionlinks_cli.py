@@ -1,0 +1,55 @@
+"""The ``action-links`` command: ``worker``, ``serve`` and ``reap``.
+
+This is the composition root of each process: it reads the settings once and hands them
+to the daemon it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from tokenstore.settings import Settings, SettingsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="action-links", description="One-time action links for Camunda 7 processes."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="serve the issue-token and revoke-tokens topics")
+    commands.add_parser("serve", help="run the link server")
+    commands.add_parser("reap", help="expire and delete old links once, then exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"action-links: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "worker":
+        from worker.daemon import run_worker
+
+        return asyncio.run(run_worker(settings))
+    if args.command == "serve":
+        from linkserver.app import run_server
+
+        return asyncio.run(run_server(settings))
+    from tokenstore.reaper import reap_once
+
+    return asyncio.run(reap_once(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

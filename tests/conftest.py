@@ -1,0 +1,90 @@
+"""Session-wide real services (Postgres, Camunda 7) and a fresh migrated database per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests import services
+from tests.camunda_rest import EngineRest
+from tokenstore.db import create_engine
+from tokenstore.tokens import Keyring
+
+TEMPLATE_DB = "action_links_template"
+SIGNING_KEYS = "k1:test-secret-key-0123456789abcdef,k0:older-secret-key-0123456789abcdef"
+
+
+def _with_database(server_url: str, name: str) -> str:
+    base, _, _ = server_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(services.ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(services.ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    with services.postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_server: str) -> str:
+    """Migrate once; each test copies the result (CREATE DATABASE … TEMPLATE is fast)."""
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    url = _with_database(postgres_server, TEMPLATE_DB)
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture
+def database_url(postgres_server: str, template_database: str) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
+            )
+        )
+    yield _with_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=60)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Keyring:
+    return Keyring.parse(SIGNING_KEYS)
+
+
+@pytest.fixture(scope="session")
+def camunda_url() -> Iterator[str]:
+    with services.camunda() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine_rest(camunda_url: str) -> Iterator[EngineRest]:
+    rest = EngineRest(camunda_url)
+    yield rest
+    rest.close()

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput, decide, effective_state
+from tokenstore.model import Group, Link
+from tokenstore.types import (
+    CorrelateBy,
+    ExternalTaskId,
+    GroupId,
+    LinkId,
+    LinkState,
+    ProcessInstanceId,
+    TokenHash,
+)
+from tokenstore.variables import TypedValue
+
+NOW = dt.datetime(2026, 11, 28, 10, 42, tzinfo=dt.UTC)
+AMOUNT_SCHEMA = {
+    "type": "object",
+    "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500}},
+    "required": ["amount"],
+    "additionalProperties": False,
+}
+
+
+def group(expires_in: dt.timedelta = dt.timedelta(hours=1), exclusive: bool = True) -> Group:
+    return Group(
+        id=GroupId(uuid.uuid4()),
+        external_task_id=ExternalTaskId("t1"),
+        process_instance_id=ProcessInstanceId("p1"),
+        business_key=None,
+        tenant_id=None,
+        activity_id="issue",
+        message_name="decision",
+        correlate_by=CorrelateBy.PROCESS_INSTANCE,
+        correlation_keys={},
+        description=None,
+        exclusive=exclusive,
+        created_at=NOW - dt.timedelta(hours=1),
+        expires_at=NOW + expires_in,
+    )
+
+
+def link(
+    state: LinkState = LinkState.ACTIVE,
+    schema: dict[str, Any] | None = None,
+    uses: int = 0,
+    max_uses: int = 1,
+) -> Link:
+    return Link(
+        id=LinkId(uuid.uuid4()),
+        group_id=GroupId(uuid.uuid4()),
+        action="approve",
+        label="Approve",
+        position=0,
+        token_hash=TokenHash(b"h" * 32),
+        variables={"approved": TypedValue("Boolean", True)},
+        input_schema=schema,
+        max_uses=max_uses,
+        uses=uses,
+        state=state,
+        revoked_reason=None,
+        changed_at=None,
+    )
+
+
+STATE_REFUSALS = {
+    LinkState.PENDING: Refusal.ANSWERED,
+    LinkState.REDEEMED: Refusal.ANSWERED,
+    LinkState.UNDELIVERABLE: Refusal.ANSWERED,
+    LinkState.REVOKED: Refusal.REVOKED,
+    LinkState.EXPIRED: Refusal.EXPIRED,
+}
+
+
+@pytest.mark.parametrize("state", list(LinkState))
+@pytest.mark.parametrize("expired", [False, True])
+@pytest.mark.parametrize("answer", [None, {"amount": 20}, {"amount": 9999}])
+def test_every_state_expiry_and_input(
+    state: LinkState, expired: bool, answer: dict[str, Any] | None
+) -> None:
+    g = group(expires_in=-dt.timedelta(seconds=1) if expired else dt.timedelta(hours=1))
+    decision = decide(link(state, schema=AMOUNT_SCHEMA), g, answer, NOW)
+    if state is not LinkState.ACTIVE:
+        assert decision == Refuse(STATE_REFUSALS[state])
+    elif expired:
+        assert decision == Refuse(Refusal.EXPIRED)
+    elif answer == {"amount": 20}:
+        assert decision == Accept(
+            input={"amount": TypedValue("Integer", 20)}, final_use=True, revoke_siblings=True
+        )
+    elif answer is None:
+        assert decision == RejectInput({"amount": "please fill this in"})
+    else:
+        assert decision == RejectInput({"amount": "must be at most 500"})
+
+
+def test_expiry_is_exclusive_of_the_instant() -> None:
+    at_expiry = group(expires_in=dt.timedelta(0))
+    assert decide(link(), at_expiry, None, NOW) == Refuse(Refusal.EXPIRED)
+    assert effective_state(link(), at_expiry, NOW) is LinkState.EXPIRED
+    assert effective_state(link(LinkState.REDEEMED), at_expiry, NOW) is LinkState.REDEEMED
+
+
+def test_link_without_schema_accepts_no_input() -> None:
+    assert isinstance(decide(link(), group(), None, NOW), Accept)
+    assert isinstance(decide(link(), group(), {}, NOW), Accept)
+    assert decide(link(), group(), {"amount": 3}, NOW) == RejectInput(
+        {"": "this link takes no input"}
+    )
+
+
+def test_extra_fields_are_rejected_even_with_a_schema() -> None:
+    decision = decide(link(schema=AMOUNT_SCHEMA), group(), {"amount": 5, "approved": False}, NOW)
+    assert isinstance(decision, RejectInput)
+    assert "unexpected" in "".join(decision.errors.values())
+
+
+def test_multi_use_link_stays_open_until_its_last_use() -> None:
+    first = decide(link(max_uses=3, uses=0), group(), None, NOW)
+    last = decide(link(max_uses=3, uses=2), group(), None, NOW)
+    assert first == Accept(input={}, final_use=False, revoke_siblings=True)
+    assert last == Accept(input={}, final_use=True, revoke_siblings=False)
+
+
+def test_non_exclusive_group_keeps_siblings() -> None:
+    decision = decide(link(), group(exclusive=False), None, NOW)
+    assert decision == Accept(input={}, final_use=True, revoke_siblings=False)
