@@ -21,7 +21,9 @@ class EngineRest:
 
     def _ok(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
-            raise AssertionError(f"{response.request.url} -> {response.status_code} {response.text}")
+            raise AssertionError(
+                f"{response.request.url} -> {response.status_code} {response.text}"
+            )
         return response.json() if response.content else None
 
     def deploy(self, *paths: Path, name: str = "test") -> dict[str, Any]:
@@ -50,14 +52,23 @@ class EngineRest:
         body: dict[str, Any] = {"variables": variables or {}}
         if business_key:
             body["businessKey"] = business_key
-        return str(self._ok(self.http.post(f"/process-definition/key/{key}/start", json=body))["id"])
+        return str(
+            self._ok(self.http.post(f"/process-definition/key/{key}/start", json=body))["id"]
+        )
 
     def variables(self, instance_id: str) -> dict[str, Any]:
-        return dict(self._ok(self.http.get(f"/process-instance/{instance_id}/variables")))
+        # Without deserializeValues=false, Json values come back as Jackson node dumps.
+        response = self.http.get(
+            f"/process-instance/{instance_id}/variables", params={"deserializeValues": "false"}
+        )
+        return dict(self._ok(response))
 
     def history_variables(self, instance_id: str) -> dict[str, Any]:
         items = self._ok(
-            self.http.get("/history/variable-instance", params={"processInstanceId": instance_id})
+            self.http.get(
+                "/history/variable-instance",
+                params={"processInstanceId": instance_id, "deserializeValues": "false"},
+            )
         )
         return {item["name"]: item for item in items}
 
@@ -71,7 +82,11 @@ class EngineRest:
         items = self._ok(
             self.http.get(
                 "/history/activity-instance",
-                params={"processInstanceId": instance_id, "sortBy": "startTime", "sortOrder": "asc"},
+                params={
+                    "processInstanceId": instance_id,
+                    "sortBy": "startTime",
+                    "sortOrder": "asc",
+                },
             )
         )
         return [item["activityId"] for item in items]

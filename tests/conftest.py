@@ -44,7 +44,9 @@ def postgres_server() -> Iterator[str]:
 def template_database(postgres_server: str) -> str:
     """Migrate once; each test copies the result (CREATE DATABASE … TEMPLATE is fast)."""
     with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     url = _with_database(postgres_server, TEMPLATE_DB)
     command.upgrade(alembic_config(url), "head")
@@ -62,7 +64,9 @@ def database_url(postgres_server: str, template_database: str) -> Iterator[str]:
         )
     yield _with_database(postgres_server, name)
     with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def _docker_available() -> bool:
         import docker  # type: ignore[import-untyped]
 
         docker.from_env(timeout=3).ping()
-    except Exception:  # noqa: BLE001 - any failure means "no usable Docker engine"
+    except Exception:
         return False
     return True
 

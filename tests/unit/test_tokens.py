@@ -16,7 +16,7 @@ def test_minted_token_verifies_to_its_hash() -> None:
 
 def test_token_is_short_url_safe_and_carries_128_random_bits() -> None:
     minted = tokens.mint(KEYS)
-    kid, secret, mac = minted.token.split(".")
+    kid, secret, _mac = minted.token.split(".")
     assert kid == "k2"
     assert len(minted.token) <= 45
     assert all(c.isalnum() or c in "-_." for c in minted.token)

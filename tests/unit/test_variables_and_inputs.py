@@ -44,7 +44,9 @@ def test_non_plain_values_are_refused(value: object) -> None:
 
 def test_explicit_types_are_checked() -> None:
     assert typed(5, "Long") == TypedValue("Long", 5)
-    assert typed("2026-12-01T09:00:00Z", "Date") == TypedValue("Date", "2026-12-01T09:00:00.000+0000")
+    assert typed("2026-12-01T09:00:00Z", "Date") == TypedValue(
+        "Date", "2026-12-01T09:00:00.000+0000"
+    )
     for value, kind in [(2**40, "Integer"), ("1", "Integer"), (True, "Long"), ("x", "Boolean")]:
         with pytest.raises(InvalidVariable):
             typed(value, kind)

@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokenstore import store, tokens
+from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput
+from tokenstore.model import ActionSpec, ClientInfo, IssuedGroup, IssueRequest
+from tokenstore.tables import audit_events, links, redemptions
+from tokenstore.tokens import Keyring
+from tokenstore.types import ExternalTaskId, LinkState, ProcessInstanceId, RedemptionState
+from tokenstore.variables import TypedValue
+
+NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
+AMOUNT = {
+    "type": "object",
+    "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500}},
+    "required": ["amount"],
+    "additionalProperties": False,
+}
+
+
+def request(task: str = "task-1", instance: str = "pi-1", **changes: Any) -> IssueRequest:
+    base = IssueRequest(
+        external_task_id=ExternalTaskId(task),
+        process_instance_id=ProcessInstanceId(instance),
+        activity_id="issue",
+        message_name="decision",
+        actions=(
+            ActionSpec("approve", "Approve", {"approved": TypedValue("Boolean", True)}),
+            ActionSpec("deny", "Deny", {"approved": TypedValue("Boolean", False)}),
+            ActionSpec("other", "Other", {}, AMOUNT),
+        ),
+        ttl=dt.timedelta(hours=1),
+    )
+    return IssueRequest(**{**base.__dict__, **changes})
+
+
+async def issue(db: AsyncEngine, keyring: Keyring, req: IssueRequest | None = None) -> IssuedGroup:
+    async with db.begin() as conn:
+        return await store.issue_group(conn, req or request(), keyring, NOW)
+
+
+def h(keyring: Keyring, token: str) -> Any:
+    return tokens.verify(keyring, token)
+
+
+async def test_issue_stores_only_hashes(db: AsyncEngine, keyring: Keyring) -> None:
+    issued = await issue(db, keyring)
+    assert set(issued.tokens) == {"approve", "deny", "other"}
+    assert issued.expires_at == NOW + dt.timedelta(hours=1)
+    async with db.connect() as conn:
+        dump = str(
+            (
+                await conn.execute(
+                    sa.text("SELECT l.*, g.* FROM links l JOIN link_groups g ON g.id = l.group_id")
+                )
+            ).all()
+        )
+    for token in issued.tokens.values():
+        assert token not in dump
+        assert token.split(".")[1] not in dump
+
+
+async def test_find_link_reads_without_changing(db: AsyncEngine, keyring: Keyring) -> None:
+    issued = await issue(db, keyring)
+    async with db.connect() as conn:
+        view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
+        assert view is not None
+        assert view.link.action == "approve"
+        assert view.link.state is LinkState.ACTIVE
+        assert view.group.message_name == "decision"
+        assert view.answer is None
+        unknown = await store.find_link(conn, tokens.mint(keyring).token_hash)
+    assert unknown is None
+
+
+async def test_reissue_of_same_task_leaves_one_live_set(db: AsyncEngine, keyring: Keyring) -> None:
+    first = await issue(db, keyring)
+    second = await issue(db, keyring)
+    assert second.reissued
+    assert second.group_id == first.group_id
+    async with db.connect() as conn:
+        assert await store.find_link(conn, h(keyring, first.tokens["approve"])) is None
+        assert await store.find_link(conn, h(keyring, second.tokens["approve"])) is not None
+        count = (await conn.execute(sa.select(sa.func.count()).select_from(links))).scalar_one()
+    assert count == 3
+
+
+async def test_concurrent_issue_of_one_task_makes_one_group(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    results = await asyncio.gather(*(issue(db, keyring) for _ in range(8)))
+    assert len({r.group_id for r in results}) == 1
+    async with db.connect() as conn:
+        count = (await conn.execute(sa.select(sa.func.count()).select_from(links))).scalar_one()
+    assert count == 3
+
+
+async def redeem(
+    db: AsyncEngine, keyring: Keyring, token: str, answer: dict[str, Any] | None = None,
+    now: dt.datetime = NOW,
+) -> store.RedeemResult:  # fmt: skip
+    async with db.begin() as conn:
+        result = await store.redeem(
+            conn, h(keyring, token), answer, now, ClientInfo("iphash", "ua")
+        )
+    assert result is not None
+    return result
+
+
+async def test_redeem_records_answer_and_revokes_siblings(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    issued = await issue(db, keyring)
+    result = await redeem(db, keyring, issued.tokens["approve"])
+    assert isinstance(result.decision, Accept)
+    assert result.delivery is not None
+    assert result.delivery.variables == {"approved": TypedValue("Boolean", True)}
+    assert result.view.link.state is LinkState.PENDING
+    assert result.view.answer is not None
+    assert result.view.answer.action == "approve"
+    again = await redeem(db, keyring, issued.tokens["deny"])
+    assert again.decision == Refuse(Refusal.REVOKED)
+    assert again.delivery is None
+    assert again.view.answer is not None
+    assert again.view.answer.label == "Approve"
+    same = await redeem(db, keyring, issued.tokens["approve"])
+    assert same.decision == Refuse(Refusal.ANSWERED)
+    async with db.connect() as conn:
+        actions = (
+            await conn.execute(
+                sa.select(audit_events.c.action, audit_events.c.client_ip_hash).order_by(
+                    audit_events.c.id
+                )
+            )
+        ).all()
+    assert [a for a, _ in actions] == ["issued", "answered", "revoked", "revoked"]
+    assert actions[1][1] == "iphash"
+
+
+async def test_invalid_input_changes_nothing(db: AsyncEngine, keyring: Keyring) -> None:
+    issued = await issue(db, keyring)
+    result = await redeem(db, keyring, issued.tokens["other"], {"amount": 501})
+    assert result.decision == RejectInput({"amount": "must be at most 500"})
+    assert result.view.link.state is LinkState.ACTIVE
+    assert result.view.link.uses == 0
+    ok = await redeem(db, keyring, issued.tokens["other"], {"amount": 42})
+    assert ok.delivery is not None
+    assert ok.delivery.variables == {"amount": TypedValue("Integer", 42)}
+
+
+async def test_expired_link_is_refused_before_the_reaper_runs(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    issued = await issue(db, keyring)
+    later = NOW + dt.timedelta(hours=1, seconds=1)
+    result = await redeem(db, keyring, issued.tokens["approve"], now=later)
+    assert result.decision == Refuse(Refusal.EXPIRED)
+    assert result.view.link.state is LinkState.ACTIVE  # marked by the reaper, refused already
+
+
+async def test_fifty_concurrent_redeemers_exactly_one_wins(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    issued = await issue(db, keyring)
+    clicks = [issued.tokens["approve"]] * 25 + [issued.tokens["deny"]] * 25
+    results = await asyncio.gather(*(redeem(db, keyring, t) for t in clicks))
+    winners = [r for r in results if isinstance(r.decision, Accept)]
+    assert len(winners) == 1
+    assert all(isinstance(r.decision, Refuse) for r in results if r not in winners)
+    async with db.connect() as conn:
+        count = (
+            await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
+        ).scalar_one()
+    assert count == 1
+
+
+async def test_delivery_claim_settle_and_skip_locked(db: AsyncEngine, keyring: Keyring) -> None:
+    issued = await issue(db, keyring)
+    result = await redeem(db, keyring, issued.tokens["approve"])
+    assert result.delivery is not None
+    rid = result.delivery.redemption_id
+    async with db.begin() as conn:
+        # The request that recorded it holds a lease; the retry loop must wait.
+        assert await store.claim_due_delivery(conn, NOW) is None
+    later = NOW + store.INLINE_DELIVERY_LEASE
+    async with db.begin() as holder:
+        held = await store.lock_delivery(holder, rid)
+        assert held is not None
+        async with db.begin() as other:
+            assert await store.claim_due_delivery(other, later) is None  # skipped while locked
+            assert await store.lock_delivery(other, rid) is None
+        await store.settle_delivered(holder, held, later)
+    async with db.begin() as conn:
+        assert await store.claim_due_delivery(conn, later) is None
+        assert await store.count_pending(conn) == 0
+        view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
+    assert view is not None
+    assert view.link.state is LinkState.REDEEMED
+    assert view.answer is not None
+    assert view.answer.state is RedemptionState.DELIVERED
+
+
+async def test_reschedule_then_undeliverable(db: AsyncEngine, keyring: Keyring) -> None:
+    issued = await issue(db, keyring)
+    delivery = (await redeem(db, keyring, issued.tokens["deny"])).delivery
+    assert delivery is not None
+    async with db.begin() as conn:
+        await store.reschedule(conn, delivery, NOW + dt.timedelta(seconds=5), "engine down")
+    async with db.begin() as conn:
+        due = await store.claim_due_delivery(conn, NOW + dt.timedelta(seconds=5))
+        assert due is not None
+        assert due.attempts == 1
+        await store.settle_undeliverable(conn, due, NOW, "process ended")
+    async with db.connect() as conn:
+        view = await store.find_link(conn, h(keyring, issued.tokens["deny"]))
+    assert view is not None
+    assert view.link.state is LinkState.UNDELIVERABLE
+
+
+async def test_revoke_by_instance_group_and_action(db: AsyncEngine, keyring: Keyring) -> None:
+    a = await issue(db, keyring, request("t-a", "pi-x"))
+    b = await issue(db, keyring, request("t-b", "pi-x"))
+    await issue(db, keyring, request("t-c", "pi-other"))
+    async with db.begin() as conn:
+        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW, actions=["deny"]) == 2
+        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW, group_id=a.group_id) == 2
+        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW) == 2
+        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW) == 0
+        assert await store.revoke(conn, ProcessInstanceId("nobody"), NOW) == 0
+        view = await store.find_link(conn, h(keyring, b.tokens["approve"]))
+    assert view is not None
+    assert view.link.state is LinkState.REVOKED
+
+
+async def test_expire_and_reap_in_batches(db: AsyncEngine, keyring: Keyring) -> None:
+    for i in range(5):
+        await issue(db, keyring, request(f"t{i}", f"pi{i}"))
+    answered = await issue(db, keyring, request("t-pending", "pi-pending"))
+    await redeem(db, keyring, answered.tokens["approve"])
+    later = NOW + dt.timedelta(hours=2)
+    expired = []
+    async with db.begin() as conn:
+        while n := await store.expire_due(conn, later, batch_size=4):
+            expired.append(n)
+    assert sum(expired) == 5 * 3
+    assert max(expired) <= 4
+    much_later = NOW + dt.timedelta(days=40)
+    async with db.begin() as conn:
+        first = await store.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
+        second = await store.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
+        third = await store.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
+    # The group with a pending answer is kept until that answer is settled.
+    assert (first, second, third) == (3, 2, 0)
+    async with db.connect() as conn:
+        left = (await conn.execute(sa.select(links.c.action))).scalars().all()
+        reaped = (
+            await conn.execute(sa.select(sa.func.count()).where(audit_events.c.action == "reaped"))
+        ).scalar_one()
+    assert sorted(left) == ["approve", "deny", "other"]
+    assert reaped == 5
+
+
+async def test_multi_use_link(db: AsyncEngine, keyring: Keyring) -> None:
+    spec = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True)}, max_uses=2)
+    issued = await issue(db, keyring, request(actions=(spec,), exclusive=False))
+    first = await redeem(db, keyring, issued.tokens["remind"])
+    second = await redeem(db, keyring, issued.tokens["remind"])
+    third = await redeem(db, keyring, issued.tokens["remind"])
+    assert isinstance(first.decision, Accept)
+    assert first.view.link.state is LinkState.ACTIVE
+    assert isinstance(second.decision, Accept)
+    assert second.view.link.state is LinkState.PENDING
+    assert third.decision == Refuse(Refusal.ANSWERED)
+    assert first.delivery
+    assert second.delivery
+    assert first.delivery.redemption_id != second.delivery.redemption_id
+
+
+async def test_unknown_hash_redeems_nothing(db: AsyncEngine, keyring: Keyring) -> None:
+    async with db.begin() as conn:
+        assert await store.redeem(conn, tokens.mint(keyring).token_hash, None, NOW) is None
