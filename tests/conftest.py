@@ -92,3 +92,13 @@ def engine_rest(camunda_url: str) -> Iterator[EngineRest]:
     rest = EngineRest(camunda_url)
     yield rest
     rest.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is not a passing one: fail the run if anything was skipped."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line(f"{skipped} test(s) skipped: every test must run", red=True)

@@ -254,6 +254,7 @@ async def redeem(
     answer: Mapping[str, Any] | None,
     now: dt.datetime,
     client: ClientInfo | None = None,
+    delivery_lease: dt.timedelta = INLINE_DELIVERY_LEASE,
 ) -> RedeemResult | None:
     """Lock the link and its group, decide, and record the answer as pending delivery.
 
@@ -290,7 +291,9 @@ async def redeem(
     decision = decisions.decide(link, group, answer, now)
     delivery = None
     if isinstance(decision, Accept):
-        delivery = await _record_answer(conn, group, link, decision, now, client)
+        delivery = await _record_answer(
+            conn, group, link, decision, now, now + delivery_lease, client
+        )
     view = LinkView(
         Link.from_row(
             (await conn.execute(sa.select(links).where(links.c.id == link.id))).mappings().one()
@@ -307,6 +310,7 @@ async def _record_answer(
     link: Link,
     decision: Accept,
     now: dt.datetime,
+    lease_until: dt.datetime,
     client: ClientInfo | None,
 ) -> Delivery:
     redemption_id = RedemptionId(new_id())
@@ -319,7 +323,7 @@ async def _record_answer(
             variables=to_json_map(variables),
             state=RedemptionState.PENDING.value,
             answered_at=now,
-            next_attempt_at=now + INLINE_DELIVERY_LEASE,
+            next_attempt_at=lease_until,
         )
     )
     new_state = LinkState.PENDING if decision.final_use else LinkState.ACTIVE

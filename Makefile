@@ -1,0 +1,38 @@
+# One command per job; README.md lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test lint bench migrate clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## up: Postgres + Camunda engine + migrations + worker + link server, locally; prints demo links
+up: $(BIN)/.installed
+	$(BIN)/python scripts/up.py
+
+## test: ruff, mypy, import contracts, then the whole pytest suite on real Postgres and Camunda
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports
+
+## bench: side-by-side throughput ratios (not a test)
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.redeem_vs_correlate
+
+## migrate: alembic upgrade head against ACTION_LINKS_DATABASE_URL
+migrate: $(BIN)/.installed
+	$(BIN)/alembic upgrade head
+
+clean:
+	rm -rf $(VENV) tests/engine/target .mypy_cache .ruff_cache .pytest_cache

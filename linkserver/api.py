@@ -1,0 +1,85 @@
+"""The JSON API for bots and gateways, with stable error codes and an OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from linkserver import pages
+from linkserver.appkeys import REDEEMER
+from linkserver.openapi import OPENAPI
+from linkserver.presentation import Status, describe
+from linkserver.views import client_info
+
+# A use of a link that did not lead to an accepted answer, as HTTP status and error code.
+REFUSAL = {
+    Status.ANSWERED_ELSEWHERE: (409, "answered_elsewhere", "another link of this request was used"),
+    Status.REVOKED: (410, "revoked", "the link was withdrawn"),
+    Status.EXPIRED: (410, "expired", "the link has expired"),
+}
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+async def get_link(request: web.Request) -> web.StreamResponse:
+    view = await request.app[REDEEMER].look(request.match_info["token"])
+    if view is None:
+        return error(404, "invalid_token", "this link is not valid")
+    return web.json_response(describe(view, pages.now()))
+
+
+async def _answer_of(request: web.Request) -> dict[str, Any] | None:
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": {"code": "invalid_json", "message": str(exc)}}),
+            content_type="application/json",
+        ) from exc
+    if not isinstance(body, dict) or set(body) - {"input"}:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {"error": {"code": "invalid_body", "message": 'send {"input": {...}} or nothing'}}
+            ),
+            content_type="application/json",
+        )
+    answer = body.get("input")
+    if answer is not None and not isinstance(answer, dict):
+        raise web.HTTPUnprocessableEntity(
+            text=json.dumps(
+                {"error": {"code": "invalid_input", "message": "input must be an object"}}
+            ),
+            content_type="application/json",
+        )
+    return answer
+
+
+async def redeem_link(request: web.Request) -> web.StreamResponse:
+    answer = await _answer_of(request)
+    used = await request.app[REDEEMER].use(
+        request.match_info["token"], answer, client_info(request)
+    )
+    if used.view is None:
+        return error(404, "invalid_token", "this link is not valid")
+    if used.input_errors is not None:
+        return error(
+            422, "invalid_input", "the input does not fit the form", fields=dict(used.input_errors)
+        )
+    body = describe(used.view, pages.now())
+    status = Status(body["status"])
+    if status in REFUSAL:
+        http_status, code, message = REFUSAL[status]
+        return error(http_status, code, message, link=body)
+    body["outcome"] = "accepted" if used.accepted else "already_answered"
+    return web.json_response(body, status=202 if status is Status.RECEIVED else 200)
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    return web.json_response(OPENAPI)

@@ -1,0 +1,135 @@
+"""Application factory and the ``action-links serve`` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from linkserver import pages
+from linkserver.appkeys import DB, REDEEMER, SETTINGS
+from linkserver.camunda import CamundaClient
+from linkserver.delivery import Deliverer, DeliveryLoop
+from linkserver.redemption import Redeemer
+from linkserver.retry import DeliveryPolicy
+from linkserver.routes import setup_routes
+from linkserver.security import RedactingAccessLogger, add_security_headers, redact_path
+from tokenstore.db import create_engine
+from tokenstore.errors import StoreUnavailable
+from tokenstore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+LEASE_MARGIN_S = 5
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+HTTP_ERRORS = {
+    404: ("not_found", "Not found", "There is nothing at this address."),
+    405: ("method_not_allowed", "Not allowed", "This address does not take that kind of request."),
+    413: ("too_large", "Too much data", "The answer sent was too large."),
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a plain page or a JSON error with a stable code, never a traceback."""
+    try:
+        return await handler(request)
+    except StoreUnavailable:
+        if _wants_json(request):
+            return _json_error(
+                503, "unavailable", "the link store is unreachable; try again shortly"
+            )
+        return pages.unavailable_page()
+    except web.HTTPException as exc:
+        if exc.status in HTTP_ERRORS and exc.content_type != "application/json":
+            code, heading, message = HTTP_ERRORS[exc.status]
+            if _wants_json(request):
+                return _json_error(exc.status, code, message)
+            return pages.error_page(exc.status, heading, message)
+        raise
+    except Exception:
+        log.exception(
+            "unhandled error on %s %s",
+            request.method,
+            redact_path(request.path),
+            extra={"action": "http_error"},
+        )
+        if _wants_json(request):
+            return _json_error(500, "internal", "something went wrong; try again shortly")
+        return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app.on_response_prepare.append(add_security_headers)
+    app.cleanup_ctx.append(_resources)
+    setup_routes(app)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database_url)
+    camunda = CamundaClient(
+        settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
+    )
+    deliverer = Deliverer(engine, camunda, DeliveryPolicy(not_yet_window=settings.not_yet_window))
+    # The retry loop keeps off a fresh answer until its first attempt must have finished.
+    lease = settings.correlation_timeout * 2 + dt.timedelta(seconds=LEASE_MARGIN_S)
+    app[DB] = engine
+    app[REDEEMER] = Redeemer(engine, settings.keyring, deliverer, lease)
+    loop = DeliveryLoop(deliverer)
+    task = asyncio.create_task(loop.run(), name="delivery-loop")
+    yield
+    loop.stop()
+    await task
+    await camunda.close()
+    await engine.dispose()
+
+
+async def run_server(settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        settings.listen_host,
+        settings.listen_port,
+        shutdown_timeout=settings.shutdown_grace.total_seconds(),
+    )
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "link server listening on http://%s:%s",
+        settings.listen_host,
+        settings.listen_port,
+        extra={"action": "serve_started"},
+    )
+    await stop.wait()
+    log.info("stopping: draining requests", extra={"action": "serve_stopping"})
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner.cleanup()
+    log.info("stopped", extra={"action": "serve_stopped"})
+    return 0

@@ -1,0 +1,13 @@
+"""Typed keys for what the application holds; created and closed in ``app.cleanup_ctx``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from linkserver.redemption import Redeemer
+from tokenstore.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", AsyncEngine)
+REDEEMER = web.AppKey("redeemer", Redeemer)

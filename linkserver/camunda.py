@@ -1,0 +1,131 @@
+"""The link server's client for the engine: correlate an answer, and ask what happened to it.
+
+Every HTTP or transport failure is translated here into a CorrelationResult; nothing above
+this module sees aiohttp client exceptions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tokenstore.model import Delivery
+from tokenstore.types import CorrelateBy
+from tokenstore.variables import TypedValue
+
+log = logging.getLogger(__name__)
+
+REDEMPTION_ID_VARIABLE = "actionLinkRedemptionId"
+NO_MATCH_MARKER = "No process definition or execution matches the parameters"
+
+
+class CorrelationResult(enum.StrEnum):
+    DELIVERED = "delivered"
+    NO_MATCH = "no_match"  # nothing waits for this message (not yet, or no longer)
+    UNREACHABLE = "unreachable"  # refused, timed out, 5xx: it may or may not have arrived
+    REJECTED = "rejected"  # another 4xx: auth, a misconfigured engine; try again later
+
+
+@dataclass(frozen=True)
+class Attempt:
+    result: CorrelationResult
+    detail: str = ""
+
+
+class CamundaClient:
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: dt.timedelta) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = aiohttp.ClientSession(
+            headers={"Accept": "application/json", **headers},
+            timeout=aiohttp.ClientTimeout(total=timeout.total_seconds()),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def correlate(self, delivery: Delivery) -> Attempt:
+        body = correlation_body(delivery)
+        try:
+            async with self._session.post(f"{self.base_url}/message", json=body) as response:
+                text = await response.text()
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return Attempt(CorrelationResult.UNREACHABLE, f"{type(exc).__name__}: {exc}"[:500])
+        return classify(status, text)
+
+    async def instance_alive(self, process_instance_id: str) -> bool | None:
+        """True while the instance runs, False once it has ended, None if we cannot tell."""
+        url = f"{self.base_url}/process-instance/{process_instance_id}"
+        try:
+            async with self._session.get(url) as response:
+                if response.status == 200:
+                    return True
+                if response.status == 404:
+                    return False
+                return None
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return None
+
+    async def redemption_arrived(self, delivery: Delivery) -> bool | None:
+        """Did an earlier attempt with this redemption id reach the process? None: cannot tell.
+
+        Needs history level ``audit`` or higher on the engine (Camunda Run's default).
+        """
+        params = {
+            "variableName": REDEMPTION_ID_VARIABLE,
+            "variableValue": str(delivery.redemption_id),
+            "processInstanceIdIn": delivery.process_instance_id,
+        }
+        try:
+            async with self._session.get(
+                f"{self.base_url}/history/variable-instance/count", params=params
+            ) as response:
+                if response.status != 200:
+                    return None
+                payload = await response.json()
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+            return None
+        return int(payload.get("count", 0)) > 0
+
+
+def _typed(values: dict[str, TypedValue] | Any) -> dict[str, dict[str, Any]]:
+    return {name: value.to_camunda() for name, value in values.items()}
+
+
+def correlation_body(delivery: Delivery) -> dict[str, Any]:
+    """The ``POST /message`` body: only plain typed values, and the redemption id."""
+    variables = _typed(delivery.variables)
+    variables[REDEMPTION_ID_VARIABLE] = {"type": "String", "value": str(delivery.redemption_id)}
+    body: dict[str, Any] = {
+        "messageName": delivery.message_name,
+        "processVariables": variables,
+        "resultEnabled": True,
+    }
+    if delivery.correlate_by is CorrelateBy.PROCESS_INSTANCE:
+        body["processInstanceId"] = delivery.process_instance_id
+    elif delivery.correlate_by is CorrelateBy.BUSINESS_KEY:
+        body["businessKey"] = delivery.business_key
+    if delivery.correlation_keys:
+        body["correlationKeys"] = _typed(delivery.correlation_keys)
+    # The engine refuses a tenant next to a process instance id: the instance implies it.
+    if delivery.correlate_by is not CorrelateBy.PROCESS_INSTANCE:
+        if delivery.tenant_id:
+            body["tenantId"] = delivery.tenant_id
+        else:
+            body["withoutTenantId"] = True
+    return body
+
+
+def classify(status: int, text: str) -> Attempt:
+    if 200 <= status < 300:
+        return Attempt(CorrelationResult.DELIVERED)
+    if status == 400 and NO_MATCH_MARKER in text:
+        return Attempt(CorrelationResult.NO_MATCH, text[:500])
+    if status >= 500 or status in (408, 429):
+        return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}")
+    return Attempt(CorrelationResult.REJECTED, f"HTTP {status}: {text[:400]}")

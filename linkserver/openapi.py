@@ -1,0 +1,147 @@
+"""The OpenAPI 3.1 description of the JSON API, served at ``/api/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "invalid_token",
+                        "invalid_json",
+                        "invalid_body",
+                        "invalid_input",
+                        "answered_elsewhere",
+                        "revoked",
+                        "expired",
+                        "too_large",
+                        "unavailable",
+                        "not_found",
+                        "method_not_allowed",
+                        "internal",
+                    ],
+                },
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "link": {"$ref": "#/components/schemas/Link"},
+            },
+        }
+    },
+}
+_LINK = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {
+            "type": "string",
+            "enum": [
+                "open",
+                "received",
+                "recorded",
+                "undeliverable",
+                "answered_elsewhere",
+                "revoked",
+                "expired",
+            ],
+        },
+        "action": {"type": "string"},
+        "label": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+        "expiresAt": {"type": "string", "format": "date-time"},
+        "input": {"type": ["object", "null"], "description": "JSON Schema of the input it takes"},
+        "answer": {
+            "type": ["object", "null"],
+            "properties": {
+                "action": {"type": "string"},
+                "label": {"type": "string"},
+                "answeredAt": {"type": "string", "format": "date-time"},
+                "delivery": {"type": "string", "enum": ["pending", "delivered", "undeliverable"]},
+            },
+        },
+        "outcome": {"type": "string", "enum": ["accepted", "already_answered"]},
+    },
+}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _link(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Link"}}},
+    }
+
+
+_TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Camunda Action Links",
+        "version": "1",
+        "description": "Read and use one-time action links. The token is the whole credential.",
+    },
+    "paths": {
+        "/api/v1/links/{token}": {
+            "get": {
+                "operationId": "getLink",
+                "summary": "What the link does and where it stands; changes nothing",
+                "parameters": [_TOKEN],
+                "responses": {
+                    "200": _link("The link"),
+                    "404": _err("invalid_token"),
+                    "503": _err("unavailable"),
+                },
+            }
+        },
+        "/api/v1/links/{token}/redeem": {
+            "post": {
+                "operationId": "redeemLink",
+                "summary": "Answer with this link (once); a repeat returns the recorded answer",
+                "parameters": [_TOKEN],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {"input": {"type": "object"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _link("Answer delivered, or the answer recorded earlier"),
+                    "202": _link("Answer recorded; delivery to the process is under way"),
+                    "400": _err("invalid_json, invalid_body"),
+                    "404": _err("invalid_token"),
+                    "409": _err("answered_elsewhere"),
+                    "410": _err("revoked, expired"),
+                    "413": _err("too_large"),
+                    "422": _err("invalid_input, with one message per field"),
+                    "503": _err("unavailable"),
+                },
+            }
+        },
+    },
+    "components": {"schemas": {"Link": _LINK, "Error": _ERROR}},
+}

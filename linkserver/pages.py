@@ -1,0 +1,146 @@
+"""Rendering of the HTML pages (jinja2, autoescaped), kept apart from the handlers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from linkserver.presentation import HTTP_STATUS, Status, format_moment
+from tokenstore import inputs
+from tokenstore.model import LinkView
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("linkserver", "pages"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(template: str, status: int = 200, **context: Any) -> web.Response:
+    html = _env.get_template(template).render(**context)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+def _field(
+    name: str, prop: Mapping[str, Any], required: bool, value: Any, error: str | None
+) -> dict[str, Any]:
+    kind = prop["type"]
+    return {
+        "name": name,
+        "title": prop.get("title") or name,
+        "kind": kind,
+        "input_type": "number" if kind in ("integer", "number") else "text",
+        "step": "1" if kind == "integer" else ("any" if kind == "number" else None),
+        "min": prop.get("minimum"),
+        "max": prop.get("maximum"),
+        "max_length": prop.get("maxLength"),
+        "enum": prop.get("enum"),
+        "required": required,
+        "value": "" if value is None else value,
+        "error": error,
+    }
+
+
+def confirm_page(
+    view: LinkView,
+    form: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> web.Response:
+    form, errors = form or {}, errors or {}
+    schema = view.link.input_schema
+    fields = []
+    if schema is not None:
+        needed = inputs.required(schema)
+        fields = [
+            _field(name, prop, name in needed, form.get(name), errors.get(name))
+            for name, prop in inputs.properties(schema).items()
+        ]
+    return render(
+        "confirm.html",
+        status=422 if errors else 200,
+        title=f"{view.link.label}?",
+        label=view.link.label,
+        description=view.group.description,
+        expires=format_moment(view.group.expires_at),
+        fields=fields,
+        form_error=errors.get(""),
+    )
+
+
+def outcome_page(status: Status, view: LinkView | None) -> web.Response:
+    heading, message = _outcome_text(status, view)
+    return render(
+        "outcome.html",
+        status=HTTP_STATUS[status],
+        title=heading,
+        heading=heading,
+        message=message,
+        description=view.group.description if view else None,
+    )
+
+
+def _outcome_text(status: Status, view: LinkView | None) -> tuple[str, str]:
+    answer = view.answer if view else None
+    chosen = f"“{answer.label}” on {format_moment(answer.answered_at)}" if answer else ""
+    expires = format_moment(view.group.expires_at) if view else ""
+    texts = {
+        Status.RECEIVED: ("Received", f"You chose {chosen}. We are passing your answer on."),
+        Status.RECORDED: ("Answer recorded", f"You chose {chosen}. Nothing more to do."),
+        Status.UNDELIVERABLE: (
+            "This request is no longer open",
+            f"You chose {chosen}, but the request had already closed, so it was not applied.",
+        ),
+        Status.ANSWERED_ELSEWHERE: (
+            "Already answered",
+            (
+                f"“{answer.label}” was chosen on {format_moment(answer.answered_at)}. "
+                if answer
+                else ""
+            )
+            + "This link can no longer be used.",
+        ),
+        Status.REVOKED: (
+            "This link was withdrawn",
+            "The request it belonged to is no longer open.",
+        ),
+        Status.EXPIRED: ("This link has expired", f"It was valid until {expires}."),
+        Status.INVALID: (
+            "This link is not valid",
+            "Check that the whole link was copied. "
+            "A link replaced by a newer message stops working.",
+        ),
+    }
+    return texts.get(status, ("", ""))
+
+
+def unavailable_page() -> web.Response:
+    return render(
+        "outcome.html",
+        status=503,
+        title="Please try again in a minute",
+        heading="Please try again in a minute",
+        message="We cannot take answers right now. If you already confirmed, opening the link "
+        "again shows whether your answer was recorded.",
+        description=None,
+    )
+
+
+def error_page(status: int, heading: str, message: str) -> web.Response:
+    return render(
+        "outcome.html",
+        status=status,
+        title=heading,
+        heading=heading,
+        message=message,
+        description=None,
+    )
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,81 @@
+"""What a person (or a bot) is told about a link: a pure function of what the store holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from tokenstore.decisions import effective_state
+from tokenstore.model import LinkView
+from tokenstore.types import LinkState, RevokeReason
+
+
+class Status(enum.StrEnum):
+    OPEN = "open"
+    RECEIVED = "received"  # answer recorded, delivery under way
+    RECORDED = "recorded"  # answer delivered to the process
+    UNDELIVERABLE = "undeliverable"  # answer recorded, but the request had closed
+    ANSWERED_ELSEWHERE = "answered_elsewhere"  # another link of the group was used
+    REVOKED = "revoked"  # withdrawn by the process
+    EXPIRED = "expired"
+    INVALID = "invalid"  # garbled, forged or unknown
+
+
+# HTTP status of a page that only reads: an answered link is not an error.
+HTTP_STATUS = {
+    Status.OPEN: 200,
+    Status.RECEIVED: 200,
+    Status.RECORDED: 200,
+    Status.UNDELIVERABLE: 200,
+    Status.ANSWERED_ELSEWHERE: 200,
+    Status.REVOKED: 410,
+    Status.EXPIRED: 410,
+    Status.INVALID: 404,
+}
+
+
+def status_of(view: LinkView | None, now: dt.datetime) -> Status:
+    if view is None:
+        return Status.INVALID
+    state = effective_state(view.link, view.group, now)
+    if state is LinkState.REVOKED:
+        sibling_used = view.link.revoked_reason == RevokeReason.SIBLING_USED.value
+        return Status.ANSWERED_ELSEWHERE if sibling_used and view.answer else Status.REVOKED
+    return {
+        LinkState.ACTIVE: Status.OPEN,
+        LinkState.PENDING: Status.RECEIVED,
+        LinkState.REDEEMED: Status.RECORDED,
+        LinkState.UNDELIVERABLE: Status.UNDELIVERABLE,
+        LinkState.EXPIRED: Status.EXPIRED,
+    }[state]
+
+
+def format_moment(moment: dt.datetime) -> str:
+    """``28 Nov 2026 at 10:42 UTC``: unambiguous for people in any locale."""
+    utc = moment.astimezone(dt.UTC)
+    return f"{utc.day} {utc:%b %Y} at {utc:%H:%M} UTC"
+
+
+def describe(view: LinkView | None, now: dt.datetime) -> dict[str, Any]:
+    """The JSON shape of a link for bots; also the context of the HTML pages."""
+    status = status_of(view, now)
+    if view is None:
+        return {"status": status.value}
+    answer = view.answer
+    return {
+        "status": status.value,
+        "action": view.link.action,
+        "label": view.link.label,
+        "description": view.group.description,
+        "expiresAt": view.group.expires_at.isoformat(),
+        "input": dict(view.link.input_schema) if view.link.input_schema else None,
+        "answer": None
+        if answer is None
+        else {
+            "action": answer.action,
+            "label": answer.label,
+            "answeredAt": answer.answered_at.isoformat(),
+            "delivery": answer.state.value,
+        },
+    }

@@ -1,0 +1,102 @@
+"""Use a link: verify, record the answer under row locks, deliver it. Shared by pages and API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from linkserver import metrics
+from linkserver.delivery import Deliverer, utcnow
+from tokenstore import store, tokens
+from tokenstore.decisions import Accept, RejectInput
+from tokenstore.errors import InvalidToken, StoreUnavailable
+from tokenstore.model import ClientInfo, LinkView
+from tokenstore.tokens import Keyring
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Used:
+    """The outcome of a use: the link as it now stands, and input errors if any."""
+
+    view: LinkView | None
+    accepted: bool = False
+    input_errors: Mapping[str, str] | None = None
+
+
+@dataclass
+class Redeemer:
+    engine: AsyncEngine
+    keyring: Keyring
+    deliverer: Deliverer
+    delivery_lease: dt.timedelta
+
+    def _hash(self, token: str) -> Any:
+        return tokens.verify(self.keyring, token)
+
+    async def look(self, token: str) -> LinkView | None:
+        """Read only: GET and HEAD never change anything (mail scanners fetch every link)."""
+        try:
+            token_hash = self._hash(token)
+        except InvalidToken:
+            return None
+        try:
+            async with self.engine.connect() as conn:
+                return await store.find_link(conn, token_hash)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def use(self, token: str, answer: Mapping[str, Any] | None, client: ClientInfo) -> Used:
+        try:
+            token_hash = self._hash(token)
+        except InvalidToken:
+            metrics.REDEMPTIONS.labels("invalid_token").inc()
+            return Used(None)
+        now = utcnow()
+        try:
+            async with self.engine.begin() as conn:
+                result = await store.redeem(
+                    conn, token_hash, answer, now, client, delivery_lease=self.delivery_lease
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if result is None:
+            metrics.REDEMPTIONS.labels("invalid_token").inc()
+            return Used(None)
+        decision = result.decision
+        if isinstance(decision, RejectInput):
+            metrics.REDEMPTIONS.labels("invalid_input").inc()
+            return Used(result.view, input_errors=decision.errors)
+        if not isinstance(decision, Accept) or result.delivery is None:
+            metrics.REDEMPTIONS.labels(getattr(decision, "reason", "refused")).inc()
+            return Used(result.view)
+        metrics.REDEMPTIONS.labels("accepted").inc()
+        log.info(
+            "answer recorded",
+            extra={
+                "action": "answered",
+                "redemption_id": str(result.delivery.redemption_id),
+                "process_instance_id": result.delivery.process_instance_id,
+                "link_action": result.view.link.action,
+            },
+        )
+        await self._deliver(result.delivery.redemption_id)
+        return Used(await self.look(token), accepted=True)
+
+    async def _deliver(self, redemption_id: Any) -> None:
+        # The answer is committed; a failure here leaves it pending for the retry loop.
+        try:
+            await self.deliverer.deliver_now(redemption_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning(
+                "first delivery attempt failed, the retry loop takes over: %s",
+                type(exc).__name__,
+                extra={"action": "delivery_deferred", "redemption_id": str(redemption_id)},
+            )

@@ -1,0 +1,47 @@
+"""HTML handlers for people: ``GET /l/{token}`` shows, ``POST /l/{token}`` answers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from linkserver import pages
+from linkserver.appkeys import REDEEMER, SETTINGS
+from linkserver.presentation import Status, status_of
+from tokenstore import inputs
+from tokenstore.model import ClientInfo
+
+
+def client_info(request: web.Request) -> ClientInfo:
+    keyring = request.app[SETTINGS].keyring
+    ip = request.remote
+    return ClientInfo(
+        ip_hash=keyring.fingerprint(ip) if ip else None,
+        user_agent=request.headers.get("User-Agent"),
+    )
+
+
+async def show_link(request: web.Request) -> web.StreamResponse:
+    """Safe for mail scanners and chat previews: reads, never writes."""
+    view = await request.app[REDEEMER].look(request.match_info["token"])
+    status = status_of(view, pages.now())
+    if status is Status.OPEN and view is not None:
+        return pages.confirm_page(view)
+    return pages.outcome_page(status, view)
+
+
+async def use_link(request: web.Request) -> web.StreamResponse:
+    token = request.match_info["token"]
+    redeemer = request.app[REDEEMER]
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    view = await redeemer.look(token)
+    if view is None:
+        return pages.outcome_page(Status.INVALID, None)
+    schema = view.link.input_schema
+    answer = inputs.coerce_form(schema, form) if schema is not None else None
+    used = await redeemer.use(token, answer, client_info(request))
+    if used.view is None:
+        return pages.outcome_page(Status.INVALID, None)
+    if used.input_errors is not None:
+        return pages.confirm_page(used.view, form, used.input_errors)
+    # Post/redirect/get: a reload shows the outcome instead of sending the form again.
+    raise web.HTTPSeeOther(location=f"/l/{token}")
