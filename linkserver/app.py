@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +28,12 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 LEASE_MARGIN_S = 5
+
+# aiohttp's default access log prints the request line, token included.
+RUNNER_OPTIONS: dict[str, Any] = {
+    "access_log_class": RedactingAccessLogger,
+    "handle_signals": False,
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -108,7 +115,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 async def run_server(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, handle_signals=False)
+    runner = web.AppRunner(app, **RUNNER_OPTIONS)
     await runner.setup()
     site = web.TCPSite(
         runner,

@@ -29,7 +29,7 @@ def test_tokens_are_unique() -> None:
 
 def test_hash_is_not_the_token() -> None:
     minted = tokens.mint(KEYS)
-    assert minted.token.encode() not in minted.token_hash
+    assert minted.token.encode() != minted.token_hash
     assert len(minted.token_hash) == 32
 
 

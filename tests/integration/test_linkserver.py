@@ -1,0 +1,334 @@
+"""The link server in-process against real Postgres and the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from linkserver.app import RUNNER_OPTIONS, create_app
+from linkserver.security import SECURITY_HEADERS
+from tests.camunda_rest import EngineRest
+from tokenstore import store
+from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
+from tokenstore.settings import Settings
+from tokenstore.tables import links, redemptions
+from tokenstore.tokens import Keyring
+from tokenstore.types import ExternalTaskId, ProcessInstanceId
+from tokenstore.variables import TypedValue
+
+WAIT_FOR_DECISION = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="wait-defs"
+    targetNamespace="http://example.com/action-links">
+  <bpmn:message id="decisionMsg" name="decision"/>
+  <bpmn:process id="wait-for-decision" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="gate"/>
+    <bpmn:userTask id="gate" name="Hold before waiting"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="gate" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:messageEventDefinition messageRef="decisionMsg"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+AMOUNT = {
+    "type": "object",
+    "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500, "title": "Amount"}},
+    "required": ["amount"],
+}
+
+
+@dataclass
+class Harness:
+    base: str
+    http: aiohttp.ClientSession
+    db: AsyncEngine
+    rest: EngineRest
+    keyring: Keyring
+
+    async def instance(self, waiting: bool = True) -> str:
+        pid = await asyncio.to_thread(self.rest.start, "wait-for-decision")
+        if waiting:
+            await asyncio.to_thread(self.release, pid)
+        return pid
+
+    def release(self, pid: str) -> None:
+        """Complete the user task so the instance reaches its message catch event."""
+        tasks = self.rest.http.get("/task", params={"processInstanceId": pid}).json()
+        for task in tasks:
+            self.rest.http.post(f"/task/{task['id']}/complete", json={}).raise_for_status()
+
+    async def issue(self, pid: str, ttl: dt.timedelta = dt.timedelta(hours=1)) -> IssuedGroup:
+        req = IssueRequest(
+            external_task_id=ExternalTaskId(f"task-{uuid.uuid4()}"),
+            process_instance_id=ProcessInstanceId(pid),
+            activity_id="issue",
+            message_name="decision",
+            description="Purchase request 4711",
+            actions=(
+                ActionSpec("approve", "Approve", {"approved": TypedValue("Boolean", True)}),
+                ActionSpec("deny", "Deny", {"approved": TypedValue("Boolean", False)}),
+                ActionSpec(
+                    "other", "Other amount", {"choice": TypedValue("String", "other")}, AMOUNT
+                ),
+            ),
+            ttl=ttl,
+        )
+        async with self.db.begin() as conn:
+            return await store.issue_group(conn, req, self.keyring, dt.datetime.now(dt.UTC))
+
+    def url(self, token: str) -> str:
+        return f"{self.base}/l/{token}"
+
+    async def answers(self) -> int:
+        async with self.db.connect() as conn:
+            result = await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
+            return int(result.scalar_one())
+
+
+@pytest.fixture
+async def harness(
+    database_url: str, db: AsyncEngine, camunda_url: str, engine_rest: EngineRest, keyring: Keyring
+) -> AsyncIterator[Harness]:
+    engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
+    settings = Settings(
+        database_url=database_url,
+        keyring=keyring,
+        camunda_url=camunda_url,
+        correlation_timeout=dt.timedelta(seconds=5),
+        not_yet_window=dt.timedelta(minutes=5),
+    )
+    server = TestServer(create_app(settings))
+    await server.start_server(**RUNNER_OPTIONS)
+    async with aiohttp.ClientSession() as http:
+        yield Harness(str(server.make_url("")).rstrip("/"), http, db, engine_rest, keyring)
+    await server.close()
+
+
+async def page(h: Harness, method: str, url: str, **kw: Any) -> tuple[int, str, Any]:
+    async with h.http.request(method, url, allow_redirects=False, **kw) as response:
+        return response.status, await response.text(), response.headers
+
+
+async def test_get_and_head_show_the_link_and_change_nothing(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    for _ in range(3):
+        for token in issued.tokens.values():
+            status, html, headers = await page(harness, "GET", harness.url(token))
+            assert status == 200
+            assert "Confirm:" in html and '<form method="post"' in html
+            assert "<script" not in html
+            for name in SECURITY_HEADERS:
+                assert name in headers
+            status, _, _ = await page(harness, "HEAD", harness.url(token))
+            assert status == 200
+    assert await harness.answers() == 0
+    async with harness.db.connect() as conn:
+        states = (await conn.execute(sa.select(links.c.state))).scalars().all()
+    assert set(states) == {"active"}
+    assert harness.rest.is_running(pid)
+
+
+async def test_confirm_page_says_what_the_link_does(harness: Harness) -> None:
+    issued = await harness.issue(await harness.instance())
+    _, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
+    assert "Approve?" in html and "Purchase request 4711" in html
+    _, html, _ = await page(harness, "GET", harness.url(issued.tokens["other"]))
+    assert 'name="amount"' in html and 'min="1"' in html and 'max="500"' in html
+
+
+async def test_post_correlates_once_and_shows_the_recorded_answer(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    status, _, headers = await page(harness, "POST", harness.url(issued.tokens["approve"]))
+    assert status == 303 and headers["Location"] == f"/l/{issued.tokens['approve']}"
+    status, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
+    assert status == 200 and "Answer recorded" in html and "“Approve”" in html
+    history = harness.rest.history_variables(pid)
+    assert history["approved"]["value"] is True
+    assert history["approved"]["type"] == "Boolean"
+    assert not harness.rest.is_running(pid)
+    # Again, from "another browser": the same answer, not an error, and no second correlation.
+    status, _, _ = await page(harness, "POST", harness.url(issued.tokens["approve"]))
+    assert status == 303
+    status, html, _ = await page(harness, "GET", harness.url(issued.tokens["deny"]))
+    assert status == 200 and "Already answered" in html and "“Approve” was chosen" in html
+    status, _, _ = await page(harness, "POST", harness.url(issued.tokens["deny"]))
+    status, html, _ = await page(harness, "GET", harness.url(issued.tokens["deny"]))
+    assert "Already answered" in html
+    assert harness.rest.correlation_count(pid) == 1
+    assert await harness.answers() == 1
+
+
+async def test_form_input_is_validated_and_typed(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    url = harness.url(issued.tokens["other"])
+    status, html, _ = await page(harness, "POST", url, data={"amount": "501"})
+    assert status == 422 and "must be at most 500" in html and 'value="501"' in html
+    status, html, _ = await page(harness, "POST", url, data={"amount": "abc"})
+    assert status == 422
+    assert await harness.answers() == 0 and harness.rest.is_running(pid)
+    status, _, _ = await page(harness, "POST", url, data={"amount": "42", "approved": "true"})
+    assert status == 303
+    history = harness.rest.history_variables(pid)
+    assert history["amount"]["value"] == 42 and history["amount"]["type"] == "Integer"
+    assert history["choice"]["value"] == "other"
+    assert "approved" not in history  # a field the schema does not name never rides along
+
+
+async def test_garbled_and_unknown_tokens(harness: Harness) -> None:
+    issued = await harness.issue(await harness.instance())
+    good = issued.tokens["approve"]
+    for token in ["nonsense", good[:-2] + "AA", "k0." + good.split(".", 1)[1], "x" * 300]:
+        status, html, headers = await page(harness, "GET", harness.url(token))
+        assert status == 404 and "not valid" in html
+        assert headers["Referrer-Policy"] == "no-referrer"
+        status, _, _ = await page(harness, "POST", harness.url(token))
+        assert status == 404
+    assert await harness.answers() == 0
+
+
+async def test_expired_and_revoked_links_never_reach_camunda(harness: Harness) -> None:
+    pid = await harness.instance()
+    expired = await harness.issue(pid, ttl=dt.timedelta(microseconds=1))
+    status, html, _ = await page(harness, "GET", harness.url(expired.tokens["approve"]))
+    assert status == 410 and "expired" in html
+    status, html, _ = await page(harness, "POST", harness.url(expired.tokens["approve"]))
+    assert status == 303
+    status, html, _ = await page(harness, "GET", harness.url(expired.tokens["approve"]))
+    assert status == 410
+    revoked = await harness.issue(pid)
+    async with harness.db.begin() as conn:
+        await store.revoke(conn, ProcessInstanceId(pid), dt.datetime.now(dt.UTC))
+    status, html, _ = await page(harness, "POST", harness.url(revoked.tokens["deny"]))
+    status, html, _ = await page(harness, "GET", harness.url(revoked.tokens["deny"]))
+    assert status == 410 and "withdrawn" in html
+    assert await harness.answers() == 0
+    assert harness.rest.is_running(pid)
+    assert harness.rest.correlation_count(pid) == 0
+
+
+async def test_click_before_the_process_waits_is_delivered_later(harness: Harness) -> None:
+    pid = await harness.instance(waiting=False)
+    issued = await harness.issue(pid)
+    await page(harness, "POST", harness.url(issued.tokens["approve"]))
+    status, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
+    assert status == 200 and "Received" in html
+    assert harness.rest.is_running(pid)
+    harness.release(pid)
+
+    async def recorded() -> bool:
+        _, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
+        return "Answer recorded" in html
+
+    for _ in range(100):
+        if await recorded():
+            break
+        await asyncio.sleep(0.2)
+    assert await recorded()
+    assert not harness.rest.is_running(pid)
+    assert harness.rest.correlation_count(pid) == 1
+
+
+async def test_answer_after_the_process_ended_is_undeliverable(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    harness.rest.http.delete(f"/process-instance/{pid}").raise_for_status()
+    await page(harness, "POST", harness.url(issued.tokens["deny"]))
+    status, html, _ = await page(harness, "GET", harness.url(issued.tokens["deny"]))
+    assert status == 200 and "no longer open" in html
+
+
+async def test_hundred_concurrent_clicks_make_one_correlation(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    urls = [harness.url(issued.tokens["approve"])] * 50 + [harness.url(issued.tokens["deny"])] * 50
+    statuses = await asyncio.gather(*(page(harness, "POST", u) for u in urls))
+    assert {s for s, _, _ in statuses} == {303}
+    assert harness.rest.correlation_count(pid) == 1
+    assert await harness.answers() == 1
+    chosen = harness.rest.history_variables(pid)["approved"]["value"]
+    winner = "approve" if chosen else "deny"
+    _, html, _ = await page(harness, "GET", harness.url(issued.tokens[winner]))
+    assert "Answer recorded" in html
+
+
+async def test_api_flow_and_error_codes(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    api = f"{harness.base}/api/v1/links"
+    async with harness.http.get(f"{api}/{issued.tokens['other']}") as r:
+        body = await r.json()
+        assert (
+            r.status == 200 and body["status"] == "open" and body["input"]["required"] == ["amount"]
+        )
+    async with harness.http.post(f"{api}/bad-token/redeem") as r:
+        assert r.status == 404 and (await r.json())["error"]["code"] == "invalid_token"
+    async with harness.http.post(f"{api}/{issued.tokens['other']}/redeem", data=b"{nope") as r:
+        assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
+    async with harness.http.post(
+        f"{api}/{issued.tokens['other']}/redeem", json={"input": {"amount": 0}}
+    ) as r:
+        body = await r.json()
+        assert r.status == 422 and body["error"]["fields"] == {"amount": "must be at least 1"}
+    async with harness.http.post(
+        f"{api}/{issued.tokens['other']}/redeem", data=b"x" * 100_000
+    ) as r:
+        assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"
+    assert await harness.answers() == 0
+    async with harness.http.post(
+        f"{api}/{issued.tokens['other']}/redeem", json={"input": {"amount": 7}}
+    ) as r:
+        body = await r.json()
+        assert r.status == 200 and body["outcome"] == "accepted" and body["status"] == "recorded"
+    async with harness.http.post(f"{api}/{issued.tokens['other']}/redeem") as r:
+        body = await r.json()
+        assert r.status == 200 and body["outcome"] == "already_answered"
+        assert body["answer"]["label"] == "Other amount"
+    async with harness.http.post(f"{api}/{issued.tokens['approve']}/redeem") as r:
+        assert r.status == 409 and (await r.json())["error"]["code"] == "answered_elsewhere"
+    assert harness.rest.history_variables(pid)["amount"]["value"] == 7
+    async with harness.http.get(f"{harness.base}/api/openapi.json") as r:
+        doc = await r.json()
+        assert doc["openapi"].startswith("3.") and "/api/v1/links/{token}/redeem" in doc["paths"]
+
+
+async def test_health_readiness_and_metrics(harness: Harness) -> None:
+    async with harness.http.get(f"{harness.base}/healthz") as r:
+        assert r.status == 200
+    async with harness.http.get(f"{harness.base}/readyz") as r:
+        assert r.status == 200 and (await r.json())["status"] == "ready"
+    async with harness.http.get(f"{harness.base}/metrics") as r:
+        assert r.status == 200 and "action_links_redemptions" in await r.text()
+    async with harness.http.get(f"{harness.base}/nowhere") as r:
+        assert r.status == 404 and "X-Frame-Options" in r.headers
+
+
+async def test_no_token_in_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    for token in issued.tokens.values():
+        await page(harness, "GET", harness.url(token))
+    await page(harness, "POST", harness.url(issued.tokens["approve"]))
+    await page(harness, "POST", harness.url(issued.tokens["deny"]))
+    text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    assert "answer recorded" in text
+    for token in issued.tokens.values():
+        assert token.split(".")[1] not in text
