@@ -65,8 +65,12 @@ class Deliverer:
     ) -> Step:
         attempt: Attempt | None = None
         if check_history:
+            # An earlier attempt may have arrived with its response lost; correlating again
+            # without knowing would deliver the answer twice.
             arrived = await self.camunda.redemption_arrived(delivery)
-            if arrived:
+            if arrived is None:
+                attempt = Attempt(CorrelationResult.UNREACHABLE, "history not readable")
+            elif arrived:
                 attempt = Attempt(CorrelationResult.DELIVERED, "found in history")
         if attempt is None:
             attempt = await self.camunda.correlate(delivery)

@@ -5,99 +5,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from linkserver.app import RUNNER_OPTIONS, create_app
 from linkserver.security import SECURITY_HEADERS
 from tests.camunda_rest import EngineRest
+from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for
 from tokenstore import store
-from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
-from tokenstore.settings import Settings
-from tokenstore.tables import links, redemptions
+from tokenstore.tables import links
 from tokenstore.tokens import Keyring
-from tokenstore.types import ExternalTaskId, ProcessInstanceId
-from tokenstore.variables import TypedValue
-
-WAIT_FOR_DECISION = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="wait-defs"
-    targetNamespace="http://example.com/action-links">
-  <bpmn:message id="decisionMsg" name="decision"/>
-  <bpmn:process id="wait-for-decision" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="gate"/>
-    <bpmn:userTask id="gate" name="Hold before waiting"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="gate" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:messageEventDefinition messageRef="decisionMsg"/>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
-AMOUNT = {
-    "type": "object",
-    "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500, "title": "Amount"}},
-    "required": ["amount"],
-}
-
-
-@dataclass
-class Harness:
-    base: str
-    http: aiohttp.ClientSession
-    db: AsyncEngine
-    rest: EngineRest
-    keyring: Keyring
-
-    async def instance(self, waiting: bool = True) -> str:
-        pid = await asyncio.to_thread(self.rest.start, "wait-for-decision")
-        if waiting:
-            await asyncio.to_thread(self.release, pid)
-        return pid
-
-    def release(self, pid: str) -> None:
-        """Complete the user task so the instance reaches its message catch event."""
-        tasks = self.rest.http.get("/task", params={"processInstanceId": pid}).json()
-        for task in tasks:
-            self.rest.http.post(f"/task/{task['id']}/complete", json={}).raise_for_status()
-
-    async def issue(self, pid: str, ttl: dt.timedelta = dt.timedelta(hours=1)) -> IssuedGroup:
-        req = IssueRequest(
-            external_task_id=ExternalTaskId(f"task-{uuid.uuid4()}"),
-            process_instance_id=ProcessInstanceId(pid),
-            activity_id="issue",
-            message_name="decision",
-            description="Purchase request 4711",
-            actions=(
-                ActionSpec("approve", "Approve", {"approved": TypedValue("Boolean", True)}),
-                ActionSpec("deny", "Deny", {"approved": TypedValue("Boolean", False)}),
-                ActionSpec(
-                    "other", "Other amount", {"choice": TypedValue("String", "other")}, AMOUNT
-                ),
-            ),
-            ttl=ttl,
-        )
-        async with self.db.begin() as conn:
-            return await store.issue_group(conn, req, self.keyring, dt.datetime.now(dt.UTC))
-
-    def url(self, token: str) -> str:
-        return f"{self.base}/l/{token}"
-
-    async def answers(self) -> int:
-        async with self.db.connect() as conn:
-            result = await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
-            return int(result.scalar_one())
+from tokenstore.types import ProcessInstanceId
 
 
 @pytest.fixture
@@ -105,23 +26,11 @@ async def harness(
     database_url: str, db: AsyncEngine, camunda_url: str, engine_rest: EngineRest, keyring: Keyring
 ) -> AsyncIterator[Harness]:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    settings = Settings(
-        database_url=database_url,
-        keyring=keyring,
-        camunda_url=camunda_url,
-        correlation_timeout=dt.timedelta(seconds=5),
-        not_yet_window=dt.timedelta(minutes=5),
-    )
-    server = TestServer(create_app(settings))
-    await server.start_server(**RUNNER_OPTIONS)
-    async with aiohttp.ClientSession() as http:
-        yield Harness(str(server.make_url("")).rstrip("/"), http, db, engine_rest, keyring)
-    await server.close()
-
-
-async def page(h: Harness, method: str, url: str, **kw: Any) -> tuple[int, str, Any]:
-    async with h.http.request(method, url, allow_redirects=False, **kw) as response:
-        return response.status, await response.text(), response.headers
+    async with (
+        link_server(settings_for(database_url, keyring, camunda_url)) as base,
+        aiohttp.ClientSession() as http,
+    ):
+        yield Harness(base, http, db, engine_rest, keyring)
 
 
 async def test_get_and_head_show_the_link_and_change_nothing(harness: Harness) -> None:
