@@ -115,14 +115,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 async def run_server(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
     app = create_app(settings)
-    runner = web.AppRunner(app, **RUNNER_OPTIONS)
-    await runner.setup()
-    site = web.TCPSite(
-        runner,
-        settings.listen_host,
-        settings.listen_port,
-        shutdown_timeout=settings.shutdown_grace.total_seconds(),
+    runner = web.AppRunner(
+        app, shutdown_timeout=settings.shutdown_grace.total_seconds(), **RUNNER_OPTIONS
     )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.listen_host, settings.listen_port)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -90,10 +90,10 @@ class FaultProxy:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
         await self._runner.setup()
         self.port = port or free_port()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, shutdown_timeout=1)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
 
     async def stop(self) -> None:
