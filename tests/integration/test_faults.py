@@ -161,10 +161,10 @@ async def test_two_link_servers_deliver_each_pending_answer_once(
             status, _, _ = await page(h, "POST", h.url(issued.tokens[action]))
             assert status == 303
             clicks.append((pid, issued.tokens[action]))
-        for pid, token in clicks:
+        for _pid, token in clicks:
             assert await _state(servers[0], token) == "received"
         proxy.rules.remove(down)
-        for pid, token in clicks:
+        for _pid, token in clicks:
             await _settled(servers[1], token)
         for pid, _ in clicks:
             assert engine_rest.correlation_count(pid) == 1
