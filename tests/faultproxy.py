@@ -26,6 +26,7 @@ class Fault(enum.Enum):
     UNAVAILABLE = "unavailable"  # answer 503 without forwarding
     DROP_RESPONSE = "drop_response"  # forward, then close without answering
     HOLD = "hold"  # wait until released, then forward
+    HOLD_THEN_RESET = "hold_then_reset"  # wait until released, then close: it never arrives
 
 
 @dataclass
@@ -123,8 +124,12 @@ class FaultProxy:
             return web.Response(status=503, text="injected 503")
         if rule and rule.fault is Fault.DELAY:
             await asyncio.sleep(rule.delay_s)
-        if rule and rule.fault is Fault.HOLD:
+        if rule and rule.fault in (Fault.HOLD, Fault.HOLD_THEN_RESET):
             await rule.release.wait()
+        if rule and rule.fault is Fault.HOLD_THEN_RESET:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=499)
         status, headers, payload = await self._forward(request, body)
         seen.upstream_status = status
         if rule and rule.fault is Fault.DROP_RESPONSE:

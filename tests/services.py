@@ -67,45 +67,76 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
-@contextlib.contextmanager
-def local_postgres() -> Iterator[str]:
-    """A throwaway cluster in a temp dir on a free port, trust auth, removed afterwards."""
-    bin_dir = _pg_bin()
-    base = Path(tempfile.mkdtemp(prefix="action-links-pg-"))
-    data = base / "data"
-    port = free_port()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    run = _as_postgres_user()
-    log = base / "postgres.log"
-    try:
+class PostgresCluster:
+    """A throwaway cluster in a temp dir on a free port, trust auth; it can be stopped and
+    started again, for tests of a database outage."""
+
+    def __init__(self) -> None:
+        self.bin_dir = _pg_bin()
+        self.base = Path(tempfile.mkdtemp(prefix="action-links-pg-"))
+        self.data = self.base / "data"
+        self.log = self.base / "postgres.log"
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres", "postgres")
+        self._run = _as_postgres_user()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
         subprocess.run(
-            [*run, str(bin_dir / "initdb"), "--auth=trust", "--username=postgres",
-             "--encoding=UTF8", "--no-sync", "-D", str(data)],
+            [*self._run, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args],
             check=True, capture_output=True,
         )  # fmt: skip
+
+    def init(self) -> None:
+        subprocess.run(
+            [*self._run, str(self.bin_dir / "initdb"), "--auth=trust", "--username=postgres",
+             "--encoding=UTF8", "--no-sync", "-D", str(self.data)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def start(self) -> None:
         options = (
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
-        subprocess.run(
-            [*run, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-             "-w", "-t", str(POSTGRES_START_TIMEOUT_S), "start"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        self._ctl(
+            "-l", str(self.log), "-o", options, "-w", "-t", str(POSTGRES_START_TIMEOUT_S), "start"
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def local_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    try:
+        cluster.init()
+        cluster.start()
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        tail = log.read_text()[-2000:] if log.exists() else ""
-        shutil.rmtree(base, ignore_errors=True)
+        tail = cluster.log.read_text()[-2000:] if cluster.log.exists() else ""
+        cluster.remove()
         raise ServiceUnavailable(f"local Postgres failed: {detail.decode()} {tail}") from exc
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster
     finally:
-        subprocess.run(
-            [*run, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            check=False, capture_output=True,
-        )  # fmt: skip
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[str]:
+    with local_cluster() as cluster:
+        yield cluster.url
 
 
 @contextlib.contextmanager

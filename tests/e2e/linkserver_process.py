@@ -1,0 +1,91 @@
+"""Run ``action-links serve`` as a real subprocess for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import SIGNING_KEYS
+from tests.services import ROOT, free_port
+
+START_TIMEOUT_S = 30
+
+
+@dataclass
+class LinkServerProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout_s: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_linkserver(
+    database_url: str, camunda_url: str, port: int | None = None, **extra_env: str
+) -> LinkServerProcess:
+    port = port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ACTION_LINKS_")},
+        "ACTION_LINKS_DATABASE_URL": database_url,
+        "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
+        "ACTION_LINKS_CAMUNDA_URL": camunda_url,
+        "ACTION_LINKS_PUBLIC_URL": base_url,
+        "ACTION_LINKS_LISTEN": f"127.0.0.1:{port}",
+        **extra_env,
+    }
+    log_path = Path(tempfile.mkstemp(prefix="linkserver-", suffix=".log")[1])
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "actionlinks_cli", "--log-level", "DEBUG", "serve"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = LinkServerProcess(process, base_url, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _healthy(base_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.kill() if process.poll() is None else None
+            raise AssertionError(f"link server did not start:\n{server.log_text()[-3000:]}")
+        time.sleep(0.1)
+    return server
+
+
+@contextlib.contextmanager
+def running_linkserver(
+    database_url: str, camunda_url: str, port: int | None = None, **extra_env: str
+) -> Iterator[LinkServerProcess]:
+    server = start_linkserver(database_url, camunda_url, port, **extra_env)
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.stop(signal.SIGTERM)
+        server.log_path.unlink(missing_ok=True)
