@@ -78,7 +78,7 @@ class FaultProxy:
             rule.release.set()
         self.rules.clear()
 
-    def count(self, method: str, path_pattern: str, fault: Fault | None | str = "any") -> int:
+    def count(self, method: str, path_pattern: str, fault: Fault | str | None = "any") -> int:
         return sum(
             1
             for s in self.seen
