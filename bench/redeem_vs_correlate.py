@@ -1,0 +1,168 @@
+"""Redemptions per second through the link server ÷ message correlations per second straight
+to the engine, measured side by side in one run on this machine. Prints ratios, asserts nothing.
+
+    make bench            # or: python -m bench.redeem_vs_correlate --instances 300 --concurrency 8
+
+Uses ACTION_LINKS_TEST_DATABASE_URL / ACTION_LINKS_TEST_CAMUNDA_URL when set, otherwise starts
+a throwaway Postgres and the test engine like the test suite does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+
+import aiohttp
+import psycopg
+from alembic import command
+from psycopg import sql
+
+from tests import services
+from tests.camunda_rest import EngineRest
+from tests.conftest import SIGNING_KEYS, alembic_config
+from tests.e2e.linkserver_process import running_linkserver
+from tokenstore import store
+from tokenstore.db import create_engine
+from tokenstore.model import ActionSpec, IssueRequest
+from tokenstore.tokens import Keyring
+from tokenstore.types import ExternalTaskId, ProcessInstanceId
+from tokenstore.variables import TypedValue
+
+WAITING = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="bench-defs"
+    targetNamespace="http://example.com/action-links">
+  <bpmn:message id="m" name="decision"/>
+  <bpmn:process id="bench-wait" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@contextlib.contextmanager
+def database(server_url: str) -> Iterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = server_url.rsplit("/", 1)[0] + "/" + name
+    command.upgrade(alembic_config(url), "head")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def run_all(jobs: list[Callable[[], Awaitable[int]]], concurrency: int) -> float:
+    """Run the jobs with bounded concurrency; return completions per second."""
+    queue = list(jobs)
+    ok = 0
+
+    async def runner() -> None:
+        nonlocal ok
+        while queue:
+            status = await queue.pop()()
+            ok += status < 400
+
+    start = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    if ok != len(jobs):
+        raise SystemExit(f"only {ok} of {len(jobs)} requests succeeded")
+    return len(jobs) / elapsed
+
+
+async def bench(database_url: str, camunda_url: str, instances: int, concurrency: int) -> None:
+    rest = EngineRest(camunda_url)
+    rest.deploy_xml("bench-wait", WAITING)
+    keyring = Keyring.parse(SIGNING_KEYS)
+    direct = [rest.start("bench-wait") for _ in range(instances)]
+    linked = [rest.start("bench-wait") for _ in range(instances)]
+    engine = create_engine(database_url)
+    tokens = []
+    async with engine.begin() as conn:
+        for pid in linked:
+            issued = await store.issue_group(
+                conn,
+                IssueRequest(
+                    external_task_id=ExternalTaskId(str(uuid.uuid4())),
+                    process_instance_id=ProcessInstanceId(pid),
+                    activity_id="issue",
+                    message_name="decision",
+                    actions=(ActionSpec("ok", "OK", {"ok": TypedValue("Boolean", True)}),),
+                    ttl=dt.timedelta(hours=1),
+                ),
+                keyring,
+                dt.datetime.now(dt.UTC),
+            )
+            tokens.append(issued.tokens["ok"])
+    await engine.dispose()
+    async with aiohttp.ClientSession() as http:
+
+        def correlate(pid: str) -> Callable[[], Awaitable[int]]:
+            async def job() -> int:
+                body = {
+                    "messageName": "decision",
+                    "processInstanceId": pid,
+                    "processVariables": {"ok": {"value": True, "type": "Boolean"}},
+                    "resultEnabled": True,
+                }
+                async with http.post(f"{camunda_url}/message", json=body) as r:
+                    return r.status
+
+            return job
+
+        with running_linkserver(database_url, camunda_url) as server:
+
+            def redeem(token: str) -> Callable[[], Awaitable[int]]:
+                async def job() -> int:
+                    async with http.post(f"{server.base_url}/api/v1/links/{token}/redeem") as r:
+                        return r.status
+
+                return job
+
+            def look(token: str) -> Callable[[], Awaitable[int]]:
+                async def job() -> int:
+                    async with http.get(f"{server.base_url}/l/{token}") as r:
+                        await r.read()
+                        return r.status
+
+                return job
+
+            pages_per_s = await run_all([look(t) for t in tokens], concurrency)
+            correlations_per_s = await run_all([correlate(p) for p in direct], concurrency)
+            redemptions_per_s = await run_all([redeem(t) for t in tokens], concurrency)
+    rest.close()
+    print(f"instances={instances} concurrency={concurrency}")
+    print(f"direct correlations/s (POST /message to the engine): {correlations_per_s:8.1f}")
+    print(f"redemptions/s (POST /api/v1/links/…/redeem, link server): {redemptions_per_s:8.1f}")
+    print(f"confirmation pages/s (GET /l/…, read only):              {pages_per_s:8.1f}")
+    print(f"ratio redemptions ÷ direct correlations: {redemptions_per_s / correlations_per_s:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--instances", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with (
+        services.postgres() as server_url,
+        services.camunda() as camunda_url,
+        database(server_url) as database_url,
+    ):
+        asyncio.run(bench(database_url, camunda_url, args.instances, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
