@@ -1,0 +1,1 @@
+"""The external-task worker: topics ``issue-token`` and ``revoke-tokens``."""

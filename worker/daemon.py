@@ -1,0 +1,256 @@
+"""The worker loop: fetch and lock in batches, handle concurrently, stop cleanly.
+
+One long poll asks for as many tasks as there are free slots. Each task runs in its own
+asyncio task with a lock keeper; its database write is one transaction, committed before
+``complete``. On SIGTERM/SIGINT the loop stops fetching, gives running tasks the grace
+period, and hands back (unlocks) the ones that did not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from typing import Any
+
+import httpx
+
+from tokenstore.db import create_engine
+from tokenstore.settings import Settings
+from worker.backoff import backoff_delay
+from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
+from worker.errors import EngineError
+from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome
+from worker.task import Task
+from worker.topics import HANDLERS, Context
+
+log = logging.getLogger(__name__)
+
+TOPICS = tuple(Topic(name) for name in HANDLERS)
+# Connections beyond max_tasks: the long poll and lock extensions run alongside the tasks.
+SPARE_HTTP_CONNECTIONS = 4
+
+
+class Worker:
+    """Serves the topics until told to stop; never raises for one task's trouble."""
+
+    def __init__(self, settings: Settings, client: EngineClient, ctx: Context) -> None:
+        self.settings = settings
+        self.client = client
+        self.ctx = ctx
+        self.policy = RetryPolicy(settings.task_retries, settings.retry_timeout)
+        self.in_flight: set[asyncio.Task[Outcome | None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                free = self.settings.max_tasks - len(self.in_flight)
+                if free <= 0:
+                    await asyncio.wait({*self.in_flight, stopping}, return_when="FIRST_COMPLETED")
+                    continue
+                batch = await self._fetch(free, stopping)
+                if batch is None:
+                    failures += 1
+                    delay = backoff_delay(failures, random.random())
+                    await asyncio.wait({stopping}, timeout=delay)
+                    continue
+                failures = 0
+                for task in batch:
+                    self._start(task)
+        finally:
+            stopping.cancel()
+            await self._drain()
+
+    async def _fetch(self, free: int, stopping: asyncio.Task[bool]) -> list[Task] | None:
+        """A batch of tasks (empty when stopping); None when the engine failed."""
+        fetch = asyncio.create_task(self.client.fetch_batch(TOPICS, free))
+        await asyncio.wait({fetch, stopping}, return_when="FIRST_COMPLETED")
+        if not fetch.done():
+            await self._finish_poll(fetch)
+            return []
+        try:
+            items = fetch.result()
+        except EngineError as exc:
+            log.warning("fetch-and-lock failed: %s", exc, extra={"action": "fetch_failed"})
+            return None
+        except Exception:
+            log.exception("fetch-and-lock failed unexpectedly", extra={"action": "fetch_failed"})
+            return None
+        tasks = []
+        for item in items:
+            try:
+                tasks.append(Task.from_json(item))
+            except (KeyError, TypeError):
+                log.exception("unreadable task %s", item.get("id"), extra={"action": "bad_task"})
+        return tasks
+
+    async def _finish_poll(self, fetch: asyncio.Task[list[dict[str, Any]]]) -> None:
+        """Stopping mid-poll: let the poll end and hand back whatever it locked for us.
+
+        The engine keeps a long poll open after its client hung up, and locks the next
+        tasks for it anyway; abandoning the poll would strand them until their lock ran out.
+        """
+        timeout_s = self.settings.long_poll.total_seconds() + LONG_POLL_SLACK_S
+        done, _ = await asyncio.wait({fetch}, timeout=timeout_s)
+        if not done:
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+            return
+        with contextlib.suppress(Exception):  # a failed poll locked nothing
+            for item in fetch.result():
+                await self._hand_back(Task.from_json(item))
+
+    def _start(self, task: Task) -> None:
+        running = asyncio.create_task(self.process(task), name=f"task-{task.id}")
+        self.in_flight.add(running)
+        running.add_done_callback(self.in_flight.discard)
+
+    async def process(self, task: Task) -> Outcome | None:
+        """Handle one task and report its outcome; None when it was handed back instead."""
+        keeper = asyncio.create_task(self._keep_lock(task))
+        try:
+            try:
+                result = await self._handle(task)
+            finally:
+                keeper.cancel()
+            outcome = choose_outcome(task.topic, result, task.retries, self.policy)
+            await self._report(task, outcome)
+            return outcome
+        except asyncio.CancelledError:
+            await self._hand_back(task)
+            raise
+
+    async def _handle(self, task: Task) -> dict[str, dict[str, object]] | BaseException:
+        handler = HANDLERS.get(task.topic)
+        if handler is None:  # the engine only sends topics we asked for; guard anyway
+            return EngineError(f"no handler for topic {task.topic!r}")
+        try:
+            return await handler(task, self.ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return exc
+
+    async def _report(self, task: Task, outcome: Outcome) -> None:
+        try:
+            if isinstance(outcome, Complete):
+                await self.client.complete(task.id, outcome.variables)
+                log.info(
+                    "%s task %s completed", task.topic, task.id, extra=task.log_extra("completed")
+                )
+                return
+            await self.client.failure(
+                task.id, outcome.message, outcome.details, outcome.retries, outcome.retry_timeout_ms
+            )
+        except Exception as exc:
+            # The lock runs out and the task is fetched again; issuing is idempotent.
+            log.warning(
+                "%s task %s: could not report the outcome: %s",
+                task.topic,
+                task.id,
+                exc,
+                extra=task.log_extra("report_failed"),
+            )
+            return
+        self._log_failure(task, outcome)
+
+    def _log_failure(self, task: Task, outcome: Outcome) -> None:
+        if isinstance(outcome, Complete):
+            return
+        kind = "incident" if outcome.incident else "failed"
+        log.warning(
+            "%s task %s %s (%d retries left): %s",
+            task.topic,
+            task.id,
+            kind,
+            outcome.retries,
+            outcome.message,
+            extra=task.log_extra(kind, retries=outcome.retries),
+        )
+        if not outcome.incident and "Traceback" in outcome.details:
+            log.error("%s", outcome.details, extra=task.log_extra("unexpected_error"))
+
+    async def _keep_lock(self, task: Task) -> None:
+        """Extend the lock at half its duration, for as long as the task runs."""
+        lock_ms = milliseconds(self.settings.lock_duration)
+        while True:
+            await asyncio.sleep(self.settings.lock_duration.total_seconds() / 2)
+            try:
+                await self.client.extend_lock(task.id, lock_ms)
+            except Exception as exc:
+                log.warning(
+                    "%s task %s: could not extend the lock: %s",
+                    task.topic,
+                    task.id,
+                    exc,
+                    extra=task.log_extra("extend_lock_failed"),
+                )
+            else:
+                log.debug("lock extended", extra=task.log_extra("lock_extended"))
+
+    async def _hand_back(self, task: Task) -> None:
+        try:
+            await self.client.unlock(task.id)
+        except Exception as exc:
+            log.warning(
+                "%s task %s: could not unlock (its lock will expire): %s",
+                task.topic,
+                task.id,
+                exc,
+                extra=task.log_extra("unlock_failed"),
+            )
+        else:
+            log.info(
+                "%s task %s handed back", task.topic, task.id, extra=task.log_extra("unlocked")
+            )
+
+    async def _drain(self) -> None:
+        """Let running tasks finish within the grace period, then hand back the rest."""
+        if not self.in_flight:
+            return
+        grace = self.settings.shutdown_grace.total_seconds()
+        log.info(
+            "stopping: waiting up to %.0fs for %d tasks",
+            grace,
+            len(self.in_flight),
+            extra={"action": "draining", "tasks": len(self.in_flight)},
+        )
+        _, late = await asyncio.wait(set(self.in_flight), timeout=grace)
+        for running in late:
+            running.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+
+async def run_worker(settings: Settings) -> int:
+    """Serve issue-token and revoke-tokens until SIGTERM or SIGINT; 0 after a clean stop."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    db = create_engine(settings.database_url, pool_size=settings.max_tasks)
+    limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
+    try:
+        async with httpx.AsyncClient(limits=limits) as http:
+            client = EngineClient(settings, http)
+            ctx = Context(db, client, settings.keyring, settings.public_url)
+            log.info(
+                "worker %s serving %s at %s (up to %d tasks at once)",
+                settings.worker_id,
+                ", ".join(t.name for t in TOPICS),
+                settings.camunda_url,
+                settings.max_tasks,
+                extra={"action": "started", "worker_id": settings.worker_id},
+            )
+            await Worker(settings, client, ctx).run(stop)
+    finally:
+        await db.dispose()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    log.info("worker stopped", extra={"action": "stopped", "worker_id": settings.worker_id})
+    return 0

@@ -1,0 +1,280 @@
+"""Task variables in, validated requests out: pure rules, no I/O.
+
+Every mistake a modeler can make raises ModelingError whose detail names the input and
+says what to write instead; the daemon turns it into an incident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import isodate
+
+from tokenstore.errors import InvalidVariable
+from tokenstore.inputs import check_schema
+from tokenstore.model import ActionSpec, IssueRequest
+from tokenstore.types import CorrelateBy, GroupId
+from tokenstore.variables import TypedValue, typed, typed_map
+from worker import inputs
+from worker.errors import ModelingError
+from worker.task import Task
+
+DEFAULT_TTL = "P7D"
+# A link living longer than this is a model mistake (and far-off dates overflow).
+MAX_TTL = dt.timedelta(days=366)
+MAX_ACTIONS = 20
+MAX_LABEL_CHARS = 200
+MAX_USES = 1000
+MAX_MESSAGE_NAME_CHARS = 255
+# The link server sends this with every answer; a model must not bind or ask for it.
+REDEMPTION_ID_VARIABLE = "actionLinkRedemptionId"
+ACTION_KEYS = ("name", "label", "variables", "input", "maxUses")
+
+
+@dataclass(frozen=True)
+class OutputNames:
+    """Where an issue-token task puts its results; each can be renamed by an input."""
+
+    links: str = "actionLinks"
+    link_prefix: str = "link_"
+    expires_at: str = "actionLinksExpireAt"
+    group_id: str = "actionLinkGroupId"
+
+    def link_variable(self, action: str) -> str:
+        # "pay-now" would read as a subtraction in ${link_pay-now}: use link_pay_now.
+        return self.link_prefix + action.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class IssueSpec:
+    """A validated issue request, before correlation key values are read from the process."""
+
+    request: IssueRequest
+    outputs: OutputNames
+    correlation_key_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RevokeSpec:
+    group_id: GroupId | None
+    actions: tuple[str, ...] | None
+    result_variable: str
+
+
+# --- issue-token -------------------------------------------------------------------------
+
+
+def parse_issue(task: Task, now: dt.datetime) -> IssueSpec:
+    """Read and check every input of an issue-token task."""
+    variables = task.variables
+    message_name = inputs.required_string(variables, "messageName")
+    if len(message_name) > MAX_MESSAGE_NAME_CHARS:
+        raise ModelingError(f"messageName may hold at most {MAX_MESSAGE_NAME_CHARS} characters")
+    actions = parse_actions(inputs.json_value(variables, "actions"))
+    outputs = parse_outputs(variables, actions)
+    correlate_by, key_names = parse_correlation(variables, task.business_key)
+    request = IssueRequest(
+        external_task_id=task.id,
+        process_instance_id=task.process_instance_id,
+        activity_id=task.activity_id,
+        message_name=message_name,
+        actions=actions,
+        ttl=parse_ttl(inputs.string(variables, "ttl", DEFAULT_TTL) or DEFAULT_TTL, now),
+        process_definition_key=task.process_definition_key,
+        business_key=task.business_key,
+        tenant_id=task.tenant_id,
+        correlate_by=correlate_by,
+        description=_description(variables),
+        exclusive=inputs.boolean(variables, "exclusive", default=True),
+    )
+    return IssueSpec(request, outputs, key_names)
+
+
+def parse_ttl(text: str, now: dt.datetime) -> dt.timedelta:
+    hint = f"ttl {text!r} is not an ISO 8601 duration (e.g. P7D, PT12H)"
+    try:
+        duration = isodate.parse_duration(text)
+        # Months and years (P1M) only have a length from a starting point.
+        ttl = duration.totimedelta(start=now) if isinstance(duration, isodate.Duration) else None
+    except (isodate.ISO8601Error, ValueError, OverflowError) as exc:
+        raise ModelingError(hint) from exc
+    ttl = ttl if ttl is not None else duration
+    if not isinstance(ttl, dt.timedelta):
+        raise ModelingError(hint)
+    if ttl <= dt.timedelta(0):
+        raise ModelingError(f"ttl {text!r} must be longer than zero (e.g. P7D)")
+    if ttl > MAX_TTL:
+        raise ModelingError(f"ttl {text!r} is longer than {MAX_TTL.days} days")
+    return ttl
+
+
+def _description(variables: Mapping[str, Mapping[str, Any]]) -> str | None:
+    text = inputs.string(variables, "description")
+    if text is not None:
+        try:
+            typed(text, "String")
+        except InvalidVariable as exc:
+            raise ModelingError(f"description: {exc.detail}") from exc
+    return text
+
+
+def parse_actions(value: object) -> tuple[ActionSpec, ...]:
+    example = '[{"name": "approve", "label": "Approve", "variables": {"approved": true}}]'
+    if value is None:
+        raise ModelingError(f"the input parameter actions is required, e.g. {example}")
+    if not isinstance(value, list) or not value:
+        raise ModelingError(f"actions must be a non-empty JSON list of objects, e.g. {example}")
+    if len(value) > MAX_ACTIONS:
+        raise ModelingError(f"at most {MAX_ACTIONS} actions may share one task")
+    specs = tuple(parse_action(item, position) for position, item in enumerate(value, 1))
+    names = [spec.name for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ModelingError(f"action names must be unique; {', '.join(duplicates)} repeats")
+    return specs
+
+
+def parse_action(item: object, position: int) -> ActionSpec:
+    if not isinstance(item, Mapping):
+        raise ModelingError(f"action #{position} must be a JSON object with a name")
+    name = inputs.action_name(item.get("name"), f"action #{position}")
+    what = f"action {name!r}"
+    unknown = sorted(set(item) - set(ACTION_KEYS))
+    if unknown:
+        raise ModelingError(f"{what}: unknown key {unknown[0]!r} (use {', '.join(ACTION_KEYS)})")
+    label = item.get("label", name)
+    if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS:
+        raise ModelingError(f"{what}: label must be text of 1-{MAX_LABEL_CHARS} characters")
+    bound = _bound_variables(item.get("variables", {}), what)
+    schema = _input_schema(item.get("input"), what)
+    if schema is not None:
+        clash = sorted(set(schema["properties"]) & set(bound))
+        if clash:
+            raise ModelingError(
+                f"{what}: input property {clash[0]!r} is also a bound variable; "
+                "the clicker may not override what the model sets"
+            )
+    return ActionSpec(name, label.strip(), bound, schema, _max_uses(item.get("maxUses", 1), what))
+
+
+def _bound_variables(value: object, what: str) -> dict[str, TypedValue]:
+    if not isinstance(value, Mapping):
+        raise ModelingError(f'{what}: variables must be a JSON object, e.g. {{"approved": true}}')
+    try:
+        bound = typed_map(value)
+    except InvalidVariable as exc:
+        raise ModelingError(f"{what}: {exc.detail}") from exc
+    if REDEMPTION_ID_VARIABLE in bound:
+        raise ModelingError(f"{what}: {REDEMPTION_ID_VARIABLE} is set by the link server")
+    return bound
+
+
+def _input_schema(value: object, what: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        schema = check_schema(value)
+    except InvalidVariable as exc:
+        raise ModelingError(f"{what}: input: {exc.detail}") from exc
+    if REDEMPTION_ID_VARIABLE in schema["properties"]:
+        raise ModelingError(f"{what}: input: {REDEMPTION_ID_VARIABLE} is set by the link server")
+    return schema
+
+
+def _max_uses(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_USES:
+        raise ModelingError(f"{what}: maxUses must be a whole number from 1 to {MAX_USES}")
+    return value
+
+
+def parse_outputs(
+    variables: Mapping[str, Mapping[str, Any]], actions: Sequence[ActionSpec]
+) -> OutputNames:
+    defaults = OutputNames()
+    outputs = OutputNames(
+        links=_output(variables, "resultVariable", defaults.links),
+        link_prefix=inputs.string(variables, "linkVariablePrefix") or defaults.link_prefix,
+        expires_at=_output(variables, "expiresAtVariable", defaults.expires_at),
+        group_id=_output(variables, "groupIdVariable", defaults.group_id),
+    )
+    names = [outputs.links, outputs.expires_at, outputs.group_id]
+    for spec in actions:
+        names.append(
+            inputs.variable_name(outputs.link_variable(spec.name), "linkVariablePrefix + name")
+        )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ModelingError(f"two outputs would both be written to the variable {duplicates[0]}")
+    return outputs
+
+
+def _output(variables: Mapping[str, Mapping[str, Any]], name: str, default: str) -> str:
+    return inputs.variable_name(inputs.string(variables, name, default), name)
+
+
+def parse_correlation(
+    variables: Mapping[str, Mapping[str, Any]], business_key: str | None
+) -> tuple[CorrelateBy, tuple[str, ...]]:
+    text = inputs.string(variables, "correlateBy") or CorrelateBy.PROCESS_INSTANCE.value
+    try:
+        correlate_by = CorrelateBy(text)
+    except ValueError as exc:
+        choices = ", ".join(c.value for c in CorrelateBy)
+        raise ModelingError(f"correlateBy {text!r} must be one of {choices}") from exc
+    keys = inputs.name_list(variables, "correlationKeys") or []
+    for key in keys:
+        inputs.variable_name(key, "correlationKeys")
+    if correlate_by is CorrelateBy.CORRELATION_KEYS and not keys:
+        raise ModelingError(
+            "correlateBy correlationKeys needs correlationKeys: process variable names, e.g. billId"
+        )
+    if correlate_by is not CorrelateBy.CORRELATION_KEYS and keys:
+        raise ModelingError("correlationKeys is set, so set correlateBy to correlationKeys too")
+    if correlate_by is CorrelateBy.BUSINESS_KEY and not business_key:
+        raise ModelingError(
+            "correlateBy businessKey, but this process instance has no business key"
+        )
+    return correlate_by, tuple(keys)
+
+
+def bind_correlation_keys(spec: IssueSpec, values: Mapping[str, Mapping[str, Any]]) -> IssueRequest:
+    """Bind the current values of the correlation keys, read from the process instance."""
+    bound: dict[str, TypedValue] = {}
+    for name in spec.correlation_key_names:
+        found = inputs.raw(values, name)
+        if found is None:
+            raise ModelingError(f"correlation key {name!r} has no value in this process instance")
+        kind, value = found
+        try:
+            bound[name] = typed(value, kind)
+        except InvalidVariable as exc:
+            raise ModelingError(f"correlation key {name!r}: {exc.detail}") from exc
+    return dataclasses.replace(spec.request, correlation_keys=bound)
+
+
+# --- revoke-tokens -----------------------------------------------------------------------
+
+
+def parse_revoke(task: Task) -> RevokeSpec:
+    variables = task.variables
+    group_id = None
+    if (text := inputs.string(variables, "groupId")) is not None:
+        try:
+            group_id = GroupId(uuid.UUID(text))
+        except ValueError as exc:
+            raise ModelingError(
+                f"groupId {text!r} is not a link group id (e.g. ${{actionLinkGroupId}})"
+            ) from exc
+    actions = inputs.name_list(variables, "actions")
+    if actions is not None:
+        if not actions:
+            raise ModelingError("actions is empty; leave it out to revoke every action")
+        for name in actions:
+            inputs.action_name(name, "actions")
+    result = _output(variables, "resultVariable", "revokedCount")
+    return RevokeSpec(group_id, tuple(actions) if actions else None, result)

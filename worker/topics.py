@@ -1,0 +1,118 @@
+"""The two topics: read the task, write one transaction, return the variables to complete with.
+
+Each handler validates first (pure, raises ModelingError), then writes, then returns; the
+daemon completes the task only after the write committed, so the URLs a process receives
+always point at rows that exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokenstore import store
+from tokenstore.model import IssuedGroup
+from tokenstore.tokens import Keyring
+from tokenstore.variables import format_date
+from worker.engine import EngineClient
+from worker.requests import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
+from worker.task import Task
+
+log = logging.getLogger(__name__)
+
+ISSUE_TOKEN = "issue-token"  # noqa: S105 - a topic name, not a secret
+REVOKE_TOKENS = "revoke-tokens"
+
+Variables = dict[str, dict[str, Any]]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler needs: the database, the engine, the keys and where links point."""
+
+    db: AsyncEngine
+    client: EngineClient
+    keyring: Keyring = field(repr=False)
+    public_url: str
+    clock: Callable[[], dt.datetime] = utcnow
+
+
+Handler = Callable[[Task, Context], Awaitable[Variables]]
+
+
+def link_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/l/{token}"
+
+
+def issue_outputs(
+    outputs: OutputNames, issued: IssuedGroup, order: list[str], public_url: str
+) -> Variables:
+    """The variables an issue-token task completes with (they hold tokens: never log them)."""
+    urls = {name: link_url(public_url, issued.tokens[name]) for name in order}
+    variables: Variables = {
+        outputs.links: {"type": "Json", "value": json.dumps(urls)},
+        outputs.expires_at: {"type": "Date", "value": format_date(issued.expires_at)},
+        outputs.group_id: {"type": "String", "value": str(issued.group_id)},
+    }
+    for name, url in urls.items():
+        variables[outputs.link_variable(name)] = {"type": "String", "value": url}
+    return variables
+
+
+async def issue_token(task: Task, ctx: Context) -> Variables:
+    now = ctx.clock()
+    spec = parse_issue(task, now)
+    request = spec.request
+    if spec.correlation_key_names:
+        values = await ctx.client.process_variables(
+            task.process_instance_id, spec.correlation_key_names
+        )
+        request = bind_correlation_keys(spec, values)
+    async with ctx.db.begin() as conn:
+        issued = await store.issue_group(conn, request, ctx.keyring, now)
+    log.info(
+        "%s task %s: %s link group %s with %d links for process instance %s",
+        task.topic,
+        task.id,
+        "re-issued" if issued.reissued else "issued",
+        issued.group_id,
+        len(issued.tokens),
+        task.process_instance_id,
+        extra=task.log_extra(
+            "reissued" if issued.reissued else "issued",
+            group_id=str(issued.group_id),
+            links=len(issued.tokens),
+        ),
+    )
+    order = [spec.name for spec in request.actions]
+    return issue_outputs(spec.outputs, issued, order, ctx.public_url)
+
+
+async def revoke_tokens(task: Task, ctx: Context) -> Variables:
+    spec = parse_revoke(task)
+    async with ctx.db.begin() as conn:
+        count = await store.revoke(
+            conn, task.process_instance_id, ctx.clock(), spec.group_id, spec.actions
+        )
+    log.info(
+        "%s task %s: revoked %d links of process instance %s",
+        task.topic,
+        task.id,
+        count,
+        task.process_instance_id,
+        extra=task.log_extra("revoked", revoked=count),
+    )
+    return {spec.result_variable: {"type": "Integer", "value": count}}
+
+
+HANDLERS: Mapping[str, Handler] = {ISSUE_TOKEN: issue_token, REVOKE_TOKENS: revoke_tokens}
