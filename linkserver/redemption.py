@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -13,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linkserver import metrics
 from linkserver.delivery import Deliverer, utcnow
+from linkserver.retry import Delivered, Step, Undeliverable
 from tokenstore import store, tokens
 from tokenstore.decisions import Accept, RejectInput
 from tokenstore.errors import InvalidToken, StoreUnavailable
 from tokenstore.model import ClientInfo, LinkView
 from tokenstore.tokens import Keyring
+from tokenstore.types import LinkState, RedemptionState
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,13 @@ class Redeemer:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    async def use(self, token: str, answer: Mapping[str, Any] | None, client: ClientInfo) -> Used:
+    async def use(
+        self,
+        token: str,
+        answer: Mapping[str, Any] | None,
+        client: ClientInfo,
+        from_form: bool = False,
+    ) -> Used:
         try:
             token_hash = self._hash(token)
         except InvalidToken:
@@ -63,7 +72,13 @@ class Redeemer:
         try:
             async with self.engine.begin() as conn:
                 result = await store.redeem(
-                    conn, token_hash, answer, now, client, delivery_lease=self.delivery_lease
+                    conn,
+                    token_hash,
+                    answer,
+                    now,
+                    client,
+                    delivery_lease=self.delivery_lease,
+                    from_form=from_form,
                 )
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
@@ -87,16 +102,33 @@ class Redeemer:
                 "link_action": result.view.link.action,
             },
         )
-        await self._deliver(result.delivery.redemption_id)
-        return Used(await self.look(token), accepted=True)
+        step = await self._deliver(result.delivery.redemption_id)
+        return Used(after_delivery(result.view, step), accepted=True)
 
-    async def _deliver(self, redemption_id: Any) -> None:
+    async def _deliver(self, redemption_id: Any) -> Step | None:
         # The answer is committed; a failure here leaves it pending for the retry loop.
         try:
-            await self.deliverer.deliver_now(redemption_id)
+            return await self.deliverer.deliver_now(redemption_id)
         except (SQLAlchemyError, OSError) as exc:
             log.warning(
                 "first delivery attempt failed, the retry loop takes over: %s",
                 type(exc).__name__,
                 extra={"action": "delivery_deferred", "redemption_id": str(redemption_id)},
             )
+            return None
+
+
+def after_delivery(view: LinkView, step: Step | None) -> LinkView:
+    """The link as the first delivery attempt left it, without reading it back."""
+    if view.answer is None or not isinstance(step, Delivered | Undeliverable):
+        return view
+    delivered = isinstance(step, Delivered)
+    answer = dataclasses.replace(
+        view.answer,
+        state=RedemptionState.DELIVERED if delivered else RedemptionState.UNDELIVERABLE,
+    )
+    link = view.link
+    if link.state is LinkState.PENDING:
+        state = LinkState.REDEEMED if delivered else LinkState.UNDELIVERABLE
+        link = dataclasses.replace(link, state=state)
+    return LinkView(link, view.group, answer)

@@ -7,7 +7,6 @@ from aiohttp import web
 from linkserver import pages
 from linkserver.appkeys import REDEEMER, SETTINGS
 from linkserver.presentation import Status, status_of
-from tokenstore import inputs
 from tokenstore.model import ClientInfo
 
 
@@ -33,12 +32,7 @@ async def use_link(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     redeemer = request.app[REDEEMER]
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    view = await redeemer.look(token)
-    if view is None:
-        return pages.outcome_page(Status.INVALID, None)
-    schema = view.link.input_schema
-    answer = inputs.coerce_form(schema, form) if schema is not None else None
-    used = await redeemer.use(token, answer, client_info(request))
+    used = await redeemer.use(token, form, client_info(request), from_form=True)
     if used.view is None:
         return pages.outcome_page(Status.INVALID, None)
     if used.input_errors is not None:

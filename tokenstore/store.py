@@ -5,6 +5,7 @@ Lock order is always group before link, so a click, a revoke and the reaper neve
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tokenstore import decisions, tokens
+from tokenstore import decisions, inputs, tokens
 from tokenstore.decisions import Accept, Decision
 from tokenstore.model import (
     Answer,
@@ -255,9 +256,11 @@ async def redeem(
     now: dt.datetime,
     client: ClientInfo | None = None,
     delivery_lease: dt.timedelta = INLINE_DELIVERY_LEASE,
+    from_form: bool = False,
 ) -> RedeemResult | None:
     """Lock the link and its group, decide, and record the answer as pending delivery.
 
+    With ``from_form`` the answer holds HTML form strings, typed here by the link's schema.
     Returns None for a token that verifies but has no row (reaped, or never issued here).
     The caller commits, then delivers: the answer is durable before Camunda hears of it, so
     a crash in between loses nothing, and the redemption id lets a retry find out whether
@@ -288,20 +291,27 @@ async def redeem(
         .one()
     )
     link = Link.from_row(link_row)
+    if from_form:
+        schema = link.input_schema
+        answer = inputs.coerce_form(schema, answer or {}) if schema is not None else None
     decision = decisions.decide(link, group, answer, now)
-    delivery = None
-    if isinstance(decision, Accept):
-        delivery = await _record_answer(
-            conn, group, link, decision, now, now + delivery_lease, client
+    if not isinstance(decision, Accept):
+        return RedeemResult(
+            decision, LinkView(link, group, await _latest_answer(conn, group.id)), None
         )
-    view = LinkView(
-        Link.from_row(
-            (await conn.execute(sa.select(links).where(links.c.id == link.id))).mappings().one()
-        ),
-        group,
-        await _latest_answer(conn, group.id),
+    delivery = await _record_answer(conn, group, link, decision, now, now + delivery_lease, client)
+    state = LinkState.PENDING if decision.final_use else LinkState.ACTIVE
+    answered = Answer(
+        redemption_id=delivery.redemption_id,
+        link_id=link.id,
+        action=link.action,
+        label=link.label,
+        answered_at=now,
+        state=RedemptionState.PENDING,
+        variables=delivery.variables,
     )
-    return RedeemResult(decision, view, delivery)
+    used = dataclasses.replace(link, uses=link.uses + 1, state=state, changed_at=now)
+    return RedeemResult(decision, LinkView(used, group, answered), delivery)
 
 
 async def _record_answer(
