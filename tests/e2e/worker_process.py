@@ -43,10 +43,11 @@ class WorkerProcess:
         """Everything the worker wrote to stderr so far."""
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, text: str, timeout_s: float = START_TIMEOUT_S) -> None:
+    def wait_for_log(self, text: str, timeout_s: float = START_TIMEOUT_S, times: int = 1) -> None:
+        """Wait until ``text`` appears in the log (at least ``times`` times)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if text in self.log_text():
+            if self.log_text().count(text) >= times:
                 return
             if self.process.poll() is not None:
                 raise AssertionError(

@@ -1,0 +1,325 @@
+"""The handlers and the loop in-process, against the real engine and a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.camunda_rest import EngineRest
+from tests.conftest import SIGNING_KEYS
+from tests.e2e.worker_process import link_rows
+from tokenstore import store, tokens
+from tokenstore.db import create_engine
+from tokenstore.settings import Settings
+from tokenstore.tables import audit_events
+from tokenstore.tokens import Keyring
+from tokenstore.types import TokenHash
+from worker.daemon import Worker
+from worker.engine import EngineClient
+from worker.outcome import Complete, Failure
+from worker.task import Task
+from worker.topics import Context, issue_token
+
+PUBLIC_URL = "https://links.example.test"
+
+
+def settings_for(database_url: str, camunda_url: str, **changes: Any) -> Settings:
+    return dataclasses.replace(
+        Settings.from_env(
+            {
+                "ACTION_LINKS_DATABASE_URL": database_url,
+                "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
+                "ACTION_LINKS_CAMUNDA_URL": camunda_url,
+                "ACTION_LINKS_PUBLIC_URL": PUBLIC_URL,
+                "ACTION_LINKS_WORKER_ID": f"it-{uuid.uuid4().hex[:8]}",
+                "ACTION_LINKS_LONG_POLL": "PT1S",
+            }
+        ),
+        **changes,
+    )
+
+
+@pytest.fixture
+def settings(database_url: str, camunda_url: str) -> Settings:
+    return settings_for(database_url, camunda_url)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[EngineClient]:
+    async with httpx.AsyncClient() as http:
+        yield EngineClient(settings, http)
+
+
+@pytest.fixture
+def ctx(db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
+    return Context(db, client, keyring, PUBLIC_URL)
+
+
+@pytest.fixture
+def started(engine_rest: EngineRest) -> Iterator[list[str]]:
+    ids: list[str] = []
+    yield ids
+    for instance_id in ids:
+        engine_rest.http.delete(
+            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
+        )
+
+
+def start(engine_rest: EngineRest, started: list[str], key: str, **variables: Any) -> str:
+    """Start an instance under a unique business key, so fetches here see only its tasks."""
+    typed = {k: {"value": v, "type": "String"} for k, v in variables.items()}
+    instance = engine_rest.start(key, typed, business_key=f"it-{uuid.uuid4().hex}")
+    started.append(instance)
+    return instance
+
+
+async def fetch_own(
+    client: EngineClient, engine_rest: EngineRest, instance: str, lock_ms: int = 60_000
+) -> Task:
+    """Fetch and lock the issue-token task of one instance, the way the daemon does."""
+    business_key = engine_rest.history_instance(instance)["businessKey"]
+    body = {
+        "workerId": client.worker_id,
+        "maxTasks": 1,
+        "topics": [
+            {
+                "topicName": "issue-token",
+                "lockDuration": lock_ms,
+                "businessKey": business_key,
+                "localVariables": True,
+                "deserializeValues": False,
+            }
+        ],
+    }
+    for _ in range(50):
+        response = await client._http.post(client.get_fetch_and_lock_url(), json=body)
+        response.raise_for_status()
+        if items := response.json():
+            return Task.from_json(items[0])
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no issue-token task for {instance}")
+
+
+def urls_of(variables: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return dict(json.loads(str(variables["actionLinks"]["value"])))
+
+
+def token_hash(keyring: Keyring, url: str) -> bytes:
+    return bytes(tokens.verify(keyring, url.rsplit("/", 1)[1]))
+
+
+async def test_a_redelivered_task_leaves_exactly_one_live_set(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    ctx: Context,
+    db: AsyncEngine,
+    database_url: str,
+    keyring: Keyring,
+    started: list[str],
+) -> None:
+    engine_rest.deploy_example("approval.bpmn")
+    instance = start(engine_rest, started, "approval")
+    task = await fetch_own(client, engine_rest, instance)
+
+    first = urls_of(await issue_token(task, ctx))  # then the worker "crashed" before complete
+    second_variables = await issue_token(task, ctx)  # the same task, delivered again
+    second = urls_of(second_variables)
+    assert await client.complete(task.id, second_variables)
+
+    assert set(first) == set(second) == {"approve", "deny"}
+    assert not set(first.values()) & set(second.values())
+    rows = link_rows(database_url, instance)
+    assert len({r["group_id"] for r in rows}) == 1
+    assert {str(r["action"]): bytes(r["token_hash"]) for r in rows} == {
+        name: token_hash(keyring, url) for name, url in second.items()
+    }
+    async with db.connect() as conn:
+        for url in first.values():
+            assert await store.find_link(conn, TokenHash(token_hash(keyring, url))) is None
+        for url in second.values():
+            view = await store.find_link(conn, TokenHash(token_hash(keyring, url)))
+            assert view is not None
+            assert view.link.state == "active"
+        audit = (await conn.execute(sa.select(audit_events.c.action))).scalars().all()
+    assert sorted(audit) == ["issued", "reissued"]
+    held = engine_rest.variables(instance)
+    assert urls_of(held) == second
+    assert held["actionLinkGroupId"]["value"] == str(rows[0]["group_id"])
+
+
+async def test_an_expired_lock_is_redelivered_and_the_daemon_reissues(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    ctx: Context,
+    settings: Settings,
+    database_url: str,
+    keyring: Keyring,
+    started: list[str],
+) -> None:
+    engine_rest.deploy_example("approval.bpmn")
+    instance = start(engine_rest, started, "approval")
+    task = await fetch_own(client, engine_rest, instance, lock_ms=1000)
+    stale = urls_of(await issue_token(task, ctx))  # written, never completed: the lock runs out
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(Worker(settings, client, ctx).run(stop))
+    try:
+        await asyncio.to_thread(
+            engine_rest.wait_for,
+            lambda: "actionLinks" in engine_rest.variables(instance),
+            30,
+            "the redelivered task to complete",
+        )
+    finally:
+        stop.set()
+        await running
+    fresh = urls_of(engine_rest.variables(instance))
+    rows = link_rows(database_url, instance)
+    assert len({r["group_id"] for r in rows}) == 1
+    live = {bytes(r["token_hash"]) for r in rows if r["state"] == "active"}
+    assert live == {token_hash(keyring, url) for url in fresh.values()}
+    assert not live & {token_hash(keyring, url) for url in stale.values()}
+
+
+async def test_an_unreachable_database_fails_the_task_with_retries(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    settings: Settings,
+    keyring: Keyring,
+    started: list[str],
+) -> None:
+    engine_rest.deploy_example("approval.bpmn")
+    instance = start(engine_rest, started, "approval")
+    task = await fetch_own(client, engine_rest, instance)
+    dead = create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    try:
+        ctx = Context(dead, client, keyring, PUBLIC_URL)
+        outcome = await Worker(settings, client, ctx).process(task)
+    finally:
+        await dead.dispose()
+    assert isinstance(outcome, Failure)
+    assert outcome.retries == settings.task_retries
+    (held,) = engine_rest.external_tasks(instance)
+    assert held["retries"] == settings.task_retries
+    assert held["errorMessage"] == "issue-token: the link database is unreachable; will retry"
+    assert engine_rest.incidents(instance) == []
+    details = engine_rest.http.get(f"/external-task/{held['id']}/errorDetails").text
+    assert "OperationalError" in details
+
+
+KEYS_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="worker_keys" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
+      <bpmn:extensionElements>
+        <camunda:inputOutput>
+          <camunda:inputParameter name="messageName">m</camunda:inputParameter>
+          <camunda:inputParameter name="actions">[{"name": "ok"}]</camunda:inputParameter>
+          <camunda:inputParameter name="correlateBy">correlationKeys</camunda:inputParameter>
+          <camunda:inputParameter name="correlationKeys">billId,dueOn</camunda:inputParameter>
+        </camunda:inputOutput>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
+    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+async def test_correlation_keys_are_read_from_the_process_instance(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    ctx: Context,
+    settings: Settings,
+    database_url: str,
+    started: list[str],
+) -> None:
+    engine_rest.deploy_xml("worker_keys", KEYS_BPMN)
+    business_key = f"it-{uuid.uuid4().hex}"
+    complete = engine_rest.start(
+        "worker_keys",
+        {
+            "billId": {"type": "Long", "value": 4711},
+            "dueOn": {"type": "Date", "value": "2026-12-01T09:00:00.000+0100"},
+        },
+        business_key,
+    )
+    started.append(complete)
+    incomplete = start(engine_rest, started, "worker_keys", billId="B-1")
+    worker = Worker(settings, client, ctx)
+
+    outcome = await worker.process(await fetch_own(client, engine_rest, complete))
+    assert isinstance(outcome, Complete)
+    (row,) = link_rows(database_url, complete)
+    assert row["correlate_by"] == "correlationKeys"
+    assert row["business_key"] == business_key
+    assert row["correlation_keys"] == {
+        "billId": {"type": "Long", "value": 4711},
+        "dueOn": {"type": "Date", "value": "2026-12-01T08:00:00.000+0000"},
+    }
+
+    outcome = await worker.process(await fetch_own(client, engine_rest, incomplete))
+    assert isinstance(outcome, Failure)
+    assert outcome.incident
+    (incident,) = engine_rest.incidents(incomplete)
+    assert incident["incidentMessage"] == (
+        "issue-token: correlation key 'dueOn' has no value in this process instance"
+    )
+    assert link_rows(database_url, incomplete) == []
+
+
+async def test_slow_work_keeps_its_lock(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    db: AsyncEngine,
+    keyring: Keyring,
+    database_url: str,
+    camunda_url: str,
+    started: list[str],
+) -> None:
+    """A task stuck behind a row lock outlives its lock duration and still completes."""
+    settings = settings_for(database_url, camunda_url, lock_duration=dt.timedelta(seconds=2))
+    engine_rest.deploy_example("approval.bpmn")
+    instance = start(engine_rest, started, "approval")
+    task = await fetch_own(client, engine_rest, instance, lock_ms=2000)
+    ctx = Context(db, client, keyring, PUBLIC_URL)
+
+    # An uncommitted group with the same external task id makes the insert wait.
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute(
+            "INSERT INTO link_groups (id, external_task_id, process_instance_id, activity_id,"
+            " message_name, correlate_by, created_at, expires_at)"
+            " VALUES (%s, %s, 'x', 'x', 'x', 'processInstance', now(), now())",
+            (uuid.uuid4(), task.id),
+        )
+        running = asyncio.create_task(Worker(settings, client, ctx).process(task))
+        for _ in range(3):  # the lock moves on while the task waits, more than once
+            previous = engine_rest.external_tasks(instance)[0]["lockExpirationTime"]
+            await asyncio.to_thread(
+                engine_rest.wait_for,
+                lambda previous=previous: (
+                    engine_rest.external_tasks(instance)[0]["lockExpirationTime"] != previous
+                ),
+                10,
+                "the lock to be extended",
+            )
+        assert not running.done()
+        blocker.rollback()
+    outcome = await running
+    assert isinstance(outcome, Complete)
+    assert "actionLinks" in engine_rest.variables(instance)
