@@ -21,8 +21,8 @@ from tokenstore.db import create_engine
 from tokenstore.settings import Settings
 from worker.backoff import backoff_delay
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
-from worker.errors import EngineError
-from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome
+from worker.errors import EngineError, ModelingError
+from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome, is_transient
 from worker.task import Task
 from worker.topics import HANDLERS, Context
 
@@ -119,6 +119,7 @@ class Worker:
             finally:
                 keeper.cancel()
             outcome = choose_outcome(task.topic, result, task.retries, self.policy)
+            self._log_failure(task, outcome, result)
             await self._report(task, outcome)
             return outcome
         except asyncio.CancelledError:
@@ -156,24 +157,25 @@ class Worker:
                 exc,
                 extra=task.log_extra("report_failed"),
             )
-            return
-        self._log_failure(task, outcome)
 
-    def _log_failure(self, task: Task, outcome: Outcome) -> None:
+    def _log_failure(self, task: Task, outcome: Outcome, result: object) -> None:
         if isinstance(outcome, Complete):
             return
         kind = "incident" if outcome.incident else "failed"
-        log.warning(
+        unexpected = isinstance(result, Exception) and not (
+            isinstance(result, ModelingError) or is_transient(result)
+        )
+        log.log(
+            logging.ERROR if unexpected else logging.WARNING,
             "%s task %s %s (%d retries left): %s",
             task.topic,
             task.id,
             kind,
             outcome.retries,
             outcome.message,
+            exc_info=result if unexpected and isinstance(result, Exception) else None,
             extra=task.log_extra(kind, retries=outcome.retries),
         )
-        if not outcome.incident and "Traceback" in outcome.details:
-            log.error("%s", outcome.details, extra=task.log_extra("unexpected_error"))
 
     async def _keep_lock(self, task: Task) -> None:
         """Extend the lock at half its duration, for as long as the task runs."""

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -323,3 +324,30 @@ async def test_slow_work_keeps_its_lock(
     outcome = await running
     assert isinstance(outcome, Complete)
     assert "actionLinks" in engine_rest.variables(instance)
+
+
+async def test_log_records_carry_the_task_ids_and_never_a_token(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    ctx: Context,
+    settings: Settings,
+    started: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine_rest.deploy_example("approval.bpmn")
+    instance = start(engine_rest, started, "approval")
+    task = await fetch_own(client, engine_rest, instance)
+    with caplog.at_level(logging.DEBUG, logger="worker"):
+        outcome = await Worker(settings, client, ctx).process(task)
+    assert isinstance(outcome, Complete)
+    records = [r for r in caplog.records if r.name.startswith("worker.")]
+    assert [r.__dict__["action"] for r in records] == ["issued", "completed"]
+    for record in records:
+        assert record.__dict__["task_id"] == task.id
+        assert record.__dict__["topic"] == "issue-token"
+        assert record.__dict__["process_instance_id"] == instance
+    text = caplog.text + repr([r.__dict__ for r in caplog.records])
+    for url in urls_of(engine_rest.variables(instance)).values():
+        token = url.rsplit("/", 1)[1]
+        assert token not in text
+        assert token.split(".")[1] not in text
