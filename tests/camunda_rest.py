@@ -91,6 +91,15 @@ class EngineRest:
         )
         return [item["activityId"] for item in items]
 
+    def end_events(self, instance_id: str) -> list[str]:
+        items = self._ok(
+            self.http.get(
+                "/history/activity-instance",
+                params={"processInstanceId": instance_id, "activityType": "noneEndEvent"},
+            )
+        )
+        return [item["activityId"] for item in items]
+
     def incidents(self, instance_id: str) -> list[dict[str, Any]]:
         return list(self._ok(self.http.get("/incident", params={"processInstanceId": instance_id})))
 
