@@ -11,7 +11,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,24 +49,28 @@ def _healthy(base_url: str) -> bool:
 
 
 def start_linkserver(
-    database_url: str, camunda_url: str, port: int | None = None, **extra_env: str
+    database_url: str,
+    camunda_url: str,
+    *,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> LinkServerProcess:
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
+    full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ACTION_LINKS_")},
         "ACTION_LINKS_DATABASE_URL": database_url,
         "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
         "ACTION_LINKS_CAMUNDA_URL": camunda_url,
         "ACTION_LINKS_PUBLIC_URL": base_url,
         "ACTION_LINKS_LISTEN": f"127.0.0.1:{port}",
-        **extra_env,
+        **(env or {}),
     }
     log_path = Path(tempfile.mkstemp(prefix="linkserver-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "actionlinks_cli", "--log-level", "DEBUG", "serve"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = LinkServerProcess(process, base_url, log_path)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -80,9 +84,13 @@ def start_linkserver(
 
 @contextlib.contextmanager
 def running_linkserver(
-    database_url: str, camunda_url: str, port: int | None = None, **extra_env: str
+    database_url: str,
+    camunda_url: str,
+    *,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LinkServerProcess]:
-    server = start_linkserver(database_url, camunda_url, port, **extra_env)
+    server = start_linkserver(database_url, camunda_url, port=port, env=env)
     try:
         yield server
     finally:

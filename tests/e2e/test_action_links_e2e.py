@@ -47,7 +47,7 @@ def system(database_url: str, camunda_url: str, engine_rest: EngineRest) -> Iter
         engine_rest.deploy_example(example)
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
-    links = start_linkserver(database_url, camunda_url, port)
+    links = start_linkserver(database_url, camunda_url, port=port)
     try:
         with running_worker(database_url, camunda_url, public_url) as worker:
             yield System(engine_rest, links, worker)

@@ -106,7 +106,7 @@ async def test_sigkill_during_correlation_is_delivered_once_after_restart(
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     env = {"ACTION_LINKS_CORRELATION_TIMEOUT": "PT2S"}
-    server = start_linkserver(database_url, proxy.url, **env)
+    server = start_linkserver(database_url, proxy.url, env=env)
     h = Harness(server.base_url, http, db, engine_rest, keyring)
     pid = await h.instance()
     issued = await h.issue(pid)
@@ -125,7 +125,7 @@ async def test_sigkill_during_correlation_is_delivered_once_after_restart(
         await click
     hold.release.set()  # the engine acts on the request of a server that is gone
     assert await _answers(db) == ["pending"]  # committed before Camunda heard of it
-    with running_linkserver(database_url, proxy.url, **env) as restarted:
+    with running_linkserver(database_url, proxy.url, env=env) as restarted:
         h.base = restarted.base_url
 
         async def delivered() -> bool:
@@ -149,7 +149,7 @@ async def test_sigterm_drains_an_inflight_answer_and_exits_cleanly(
     http: aiohttp.ClientSession,
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    server = start_linkserver(database_url, proxy.url, ACTION_LINKS_SHUTDOWN_GRACE="PT20S")
+    server = start_linkserver(database_url, proxy.url, env={"ACTION_LINKS_SHUTDOWN_GRACE": "PT20S"})
     h = Harness(server.base_url, http, db, engine_rest, keyring)
     pid = await h.instance()
     issued = await h.issue(pid)
