@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests import services
 from tests.camunda_rest import EngineRest
+from tests.faultproxy import FaultProxy
 from tokenstore.db import create_engine
 from tokenstore.tokens import Keyring
 
@@ -85,6 +86,15 @@ def keyring() -> Keyring:
 def camunda_url() -> Iterator[str]:
     with services.camunda() as url:
         yield url
+
+
+@pytest.fixture
+async def proxy(camunda_url: str) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the real engine, passing everything by default."""
+    fault_proxy = FaultProxy(camunda_url)
+    await fault_proxy.start()
+    yield fault_proxy
+    await fault_proxy.stop()
 
 
 @pytest.fixture(scope="session")

@@ -28,14 +28,6 @@ MESSAGE = r"/message$"
 
 
 @pytest.fixture
-async def proxy(camunda_url: str) -> AsyncIterator[FaultProxy]:
-    fault_proxy = FaultProxy(camunda_url)
-    await fault_proxy.start()
-    yield fault_proxy
-    await fault_proxy.stop()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session

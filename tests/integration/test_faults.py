@@ -25,14 +25,6 @@ MESSAGE = r"/message$"
 
 
 @pytest.fixture
-async def proxy(camunda_url: str) -> AsyncIterator[FaultProxy]:
-    fault_proxy = FaultProxy(camunda_url)
-    await fault_proxy.start()
-    yield fault_proxy
-    await fault_proxy.stop()
-
-
-@pytest.fixture
 async def harness(
     database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
 ) -> AsyncIterator[Harness]:
