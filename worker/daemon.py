@@ -41,7 +41,7 @@ class Worker:
         self.client = client
         self.ctx = ctx
         self.policy = RetryPolicy(settings.task_retries, settings.retry_timeout)
-        self.in_flight: set[asyncio.Task[Outcome | None]] = set()
+        self.in_flight: set[asyncio.Task[Outcome]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -50,7 +50,9 @@ class Worker:
             while not stop.is_set():
                 free = self.settings.max_tasks - len(self.in_flight)
                 if free <= 0:
-                    await asyncio.wait({*self.in_flight, stopping}, return_when="FIRST_COMPLETED")
+                    await asyncio.wait(
+                        {*self.in_flight, stopping}, return_when=asyncio.FIRST_COMPLETED
+                    )
                     continue
                 batch = await self._fetch(free, stopping)
                 if batch is None:
@@ -68,7 +70,7 @@ class Worker:
     async def _fetch(self, free: int, stopping: asyncio.Task[bool]) -> list[Task] | None:
         """A batch of tasks (empty when stopping); None when the engine failed."""
         fetch = asyncio.create_task(self.client.fetch_batch(TOPICS, free))
-        await asyncio.wait({fetch, stopping}, return_when="FIRST_COMPLETED")
+        await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not fetch.done():
             await self._finish_poll(fetch)
             return []
@@ -110,14 +112,16 @@ class Worker:
         self.in_flight.add(running)
         running.add_done_callback(self.in_flight.discard)
 
-    async def process(self, task: Task) -> Outcome | None:
-        """Handle one task and report its outcome; None when it was handed back instead."""
+    async def process(self, task: Task) -> Outcome:
+        """Handle one task and report its outcome; cancelled, it hands the task back."""
         keeper = asyncio.create_task(self._keep_lock(task))
         try:
             try:
                 result = await self._handle(task)
             finally:
                 keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
             outcome = choose_outcome(task.topic, result, task.retries, self.policy)
             self._log_failure(task, outcome, result)
             await self._report(task, outcome)
@@ -129,7 +133,7 @@ class Worker:
     async def _handle(self, task: Task) -> dict[str, dict[str, object]] | BaseException:
         handler = HANDLERS.get(task.topic)
         if handler is None:  # the engine only sends topics we asked for; guard anyway
-            return EngineError(f"no handler for topic {task.topic!r}")
+            return LookupError(f"no handler for topic {task.topic!r}")
         try:
             return await handler(task, self.ctx)
         except asyncio.CancelledError:
