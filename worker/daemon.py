@@ -55,9 +55,17 @@ class Worker:
                     )
                     continue
                 batch = await self._fetch(free, stopping)
-                if batch is None:
+                if isinstance(batch, Exception):
                     failures += 1
                     delay = backoff_delay(failures, random.random())
+                    log.warning(
+                        "fetch-and-lock failed (%d in a row), next try in %.1fs: %s",
+                        failures,
+                        delay,
+                        batch,
+                        exc_info=None if isinstance(batch, EngineError) else batch,
+                        extra={"action": "fetch_failed", "failures": failures},
+                    )
                     await asyncio.wait({stopping}, timeout=delay)
                     continue
                 failures = 0
@@ -67,8 +75,8 @@ class Worker:
             stopping.cancel()
             await self._drain()
 
-    async def _fetch(self, free: int, stopping: asyncio.Task[bool]) -> list[Task] | None:
-        """A batch of tasks (empty when stopping); None when the engine failed."""
+    async def _fetch(self, free: int, stopping: asyncio.Task[bool]) -> list[Task] | Exception:
+        """A batch of tasks (empty when stopping), or what went wrong fetching it."""
         fetch = asyncio.create_task(self.client.fetch_batch(TOPICS, free))
         await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not fetch.done():
@@ -76,12 +84,8 @@ class Worker:
             return []
         try:
             items = fetch.result()
-        except EngineError as exc:
-            log.warning("fetch-and-lock failed: %s", exc, extra={"action": "fetch_failed"})
-            return None
-        except Exception:
-            log.exception("fetch-and-lock failed unexpectedly", extra={"action": "fetch_failed"})
-            return None
+        except Exception as exc:
+            return exc
         tasks = []
         for item in items:
             try:

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
+from tests.camunda_rest import EXAMPLES, EngineRest
 from tests.conftest import SIGNING_KEYS
 from tests.e2e.worker_process import link_rows
 from tokenstore import store, tokens
@@ -351,3 +351,36 @@ async def test_log_records_carry_the_task_ids_and_never_a_token(
         token = url.rsplit("/", 1)[1]
         assert token not in text
         assert token.split(".")[1] not in text
+
+
+async def test_the_tenant_of_the_task_is_kept(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    ctx: Context,
+    settings: Settings,
+    database_url: str,
+    started: list[str],
+) -> None:
+    example = EXAMPLES / "approval.bpmn"
+    response = engine_rest.http.post(
+        "/deployment/create",
+        data={
+            "deployment-name": "approval-tenant-a",
+            "tenant-id": "tenant-a",
+            "enable-duplicate-filtering": "true",
+        },
+        files={example.name: (example.name, example.read_bytes(), "application/xml")},
+    )
+    assert response.status_code == 200, response.text
+    response = engine_rest.http.post(
+        "/process-definition/key/approval/tenant-id/tenant-a/start",
+        json={"businessKey": f"it-{uuid.uuid4().hex}"},
+    )
+    assert response.status_code == 200, response.text
+    instance = response.json()["id"]
+    started.append(instance)
+    task = await fetch_own(client, engine_rest, instance)
+    assert task.tenant_id == "tenant-a"
+    assert isinstance(await Worker(settings, client, ctx).process(task), Complete)
+    rows = link_rows(database_url, instance)
+    assert {r["tenant_id"] for r in rows} == {"tenant-a"}
