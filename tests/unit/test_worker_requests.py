@@ -253,6 +253,15 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
         'action \'a\': input: an input schema needs "type": "object" and "properties"',
     ),
     (
+        "required not a property",
+        {
+            "actions": _actions(
+                {"name": "a", "input": {**SCHEMA, "required": ["approved", "amout"]}}
+            )
+        },
+        "action 'a': input: required field 'amout' is not a property",
+    ),
+    (
         "schema collision",
         {"actions": _actions({"name": "a", "variables": {"approved": True}, "input": SCHEMA})},
         "action 'a': input property 'approved' is also a bound variable",
