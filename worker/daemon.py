@@ -22,6 +22,7 @@ from tokenstore.settings import Settings
 from worker.backoff import backoff_delay
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
 from worker.errors import EngineError, ModelingError
+from worker.housekeeping import reap_periodically
 from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome, is_transient
 from worker.task import Task
 from worker.topics import HANDLERS, Context
@@ -237,7 +238,7 @@ class Worker:
 
 
 async def run_worker(settings: Settings) -> int:
-    """Serve issue-token and revoke-tokens until SIGTERM or SIGINT; 0 after a clean stop."""
+    """Serve the topics and reap until SIGTERM or SIGINT; 0 after a clean stop."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)
@@ -257,7 +258,14 @@ async def run_worker(settings: Settings) -> int:
                 settings.max_tasks,
                 extra={"action": "started", "worker_id": settings.worker_id},
             )
-            await Worker(settings, client, ctx).run(stop)
+            reaper = asyncio.create_task(reap_periodically(db, settings, stop))
+            try:
+                await Worker(settings, client, ctx).run(stop)
+            finally:
+                # A batch cut short rolls back; the next run of any worker picks it up.
+                reaper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reaper
     finally:
         await db.dispose()
         for sig in signals:

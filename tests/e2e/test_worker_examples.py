@@ -397,3 +397,29 @@ def test_modeling_mistakes_raise_incidents_that_say_what_to_fix(
         assert message.removeprefix("issue-token: ") in details
         assert link_rows(database_url, instances[name]) == []
     assert "Traceback" not in log
+
+
+# --- reaping -------------------------------------------------------------------------------
+
+
+def test_the_worker_expires_and_later_deletes_links_past_their_ttl(
+    engine_rest: EngineRest, camunda_url: str, database_url: str, started: list[str]
+) -> None:
+    engine_rest.deploy_example("approval.bpmn")
+    short = start(engine_rest, started, "approval", {"linkTtl": string("PT1S")})
+    long = start(engine_rest, started, "approval")
+    with running_worker(
+        database_url, camunda_url, PUBLIC_URL, REAP_INTERVAL="PT1S", RETENTION="PT3S"
+    ) as worker:
+        engine_rest.wait_for(
+            lambda: {r["state"] for r in link_rows(database_url, short)} == {"expired"},
+            what="the short-lived links to expire",
+        )
+        engine_rest.wait_for(
+            lambda: link_rows(database_url, short) == [], what="the expired group to go"
+        )
+        assert worker.stop() == 0
+        log = worker.log_text()
+    assert {r["state"] for r in link_rows(database_url, long)} == {"active"}
+    assert "reaped:" in log
+    assert "Traceback" not in log

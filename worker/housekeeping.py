@@ -1,0 +1,32 @@
+"""The worker's periodic reaper: expire links past their TTL, delete long-expired groups.
+
+Every worker runs it; the store's batches skip rows another process holds, so several
+workers reaping at once share the work instead of waiting on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tokenstore.reaper import reap
+from tokenstore.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def reap_periodically(db: AsyncEngine, settings: Settings, stop: asyncio.Event) -> None:
+    """Reap now and then every ``settings.reap_interval`` until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            await reap(db, dt.datetime.now(dt.UTC), settings.retention, settings.reap_batch)
+        except Exception as exc:
+            # The database may be away for a while; the next round tries again.
+            log.warning("reaping failed: %s", exc, extra={"action": "reap_failed"})
+        try:
+            await asyncio.wait_for(stop.wait(), settings.reap_interval.total_seconds())
+        except TimeoutError:
+            continue
