@@ -101,7 +101,11 @@ class Worker:
         The engine keeps a long poll open after its client hung up, and locks the next
         tasks for it anyway; abandoning the poll would strand them until their lock ran out.
         """
-        timeout_s = self.settings.long_poll.total_seconds() + LONG_POLL_SLACK_S
+        # Never longer than the grace period: an operator who set a short one wants out.
+        timeout_s = min(
+            self.settings.long_poll.total_seconds() + LONG_POLL_SLACK_S,
+            self.settings.shutdown_grace.total_seconds(),
+        )
         done, _ = await asyncio.wait({fetch}, timeout=timeout_s)
         if not done:
             fetch.cancel()
