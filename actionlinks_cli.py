@@ -13,6 +13,20 @@ import sys
 
 from tokenstore.settings import Settings, SettingsError
 
+# Attributes every LogRecord has; anything else came in through ``extra=`` and is shown.
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class KeyValueFormatter(logging.Formatter):
+    """The message, then the structured fields (``action=…``, ids) as ``key=value`` pairs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
+        if not fields:
+            return line
+        return line + " " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -28,11 +42,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -164,15 +164,29 @@ async def _reissue(
             .with_for_update()
         )
     ).all()
+    # The old tokens never left this database, so the set starts afresh: a task retried after
+    # days in an incident must not hand out links that are already expired.
+    expires_at = now + request.ttl
+    await conn.execute(
+        sa.update(link_groups).where(link_groups.c.id == group_id).values(expires_at=expires_at)
+    )
     minted: dict[str, str] = {}
     for link_id, action in link_rows:
         token = tokens.mint(keyring)
         minted[action] = token.token
         await conn.execute(
-            sa.update(links).where(links.c.id == link_id).values(token_hash=token.token_hash)
+            sa.update(links)
+            .where(links.c.id == link_id)
+            .values(
+                token_hash=token.token_hash,
+                state=LinkState.ACTIVE.value,
+                uses=0,
+                revoked_reason=None,
+                changed_at=now,
+            )
         )
     await _audit(conn, now, [_Event(AuditAction.REISSUED, group_id)])
-    return IssuedGroup(group_id, group_row["expires_at"], minted, True)
+    return IssuedGroup(group_id, expires_at, minted, True)
 
 
 # --- look up -----------------------------------------------------------------------------
@@ -582,6 +596,20 @@ async def revoke(
         ],
     )
     return len(revoked)
+
+
+async def action_names(
+    conn: AsyncConnection, process_instance_id: ProcessInstanceId, group_id: GroupId | None = None
+) -> set[str]:
+    """The action names the links of a process instance (or one of its groups) carry."""
+    query = (
+        sa.select(links.c.action)
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .where(link_groups.c.process_instance_id == process_instance_id)
+    )
+    if group_id is not None:
+        query = query.where(link_groups.c.id == group_id)
+    return set((await conn.execute(query)).scalars())
 
 
 async def expire_due(conn: AsyncConnection, now: dt.datetime, batch_size: int) -> int:

@@ -21,6 +21,7 @@ from tokenstore.model import IssuedGroup
 from tokenstore.tokens import Keyring
 from tokenstore.variables import format_date
 from worker.engine import EngineClient
+from worker.errors import ModelingError
 from worker.requests import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
 from worker.task import Task
 
@@ -101,6 +102,15 @@ async def issue_token(task: Task, ctx: Context) -> Variables:
 async def revoke_tokens(task: Task, ctx: Context) -> Variables:
     spec = parse_revoke(task)
     async with ctx.db.begin() as conn:
+        if spec.actions:
+            known = await store.action_names(conn, task.process_instance_id, spec.group_id)
+            unknown = sorted(set(spec.actions) - known)
+            # With no links yet there is nothing to misname; with some, a typo revokes nothing.
+            if known and unknown:
+                raise ModelingError(
+                    f"actions names {', '.join(unknown)}, which no link of this process "
+                    f"instance has (it has {', '.join(sorted(known))})"
+                )
         count = await store.revoke(
             conn, task.process_instance_id, ctx.clock(), spec.group_id, spec.actions
         )

@@ -91,6 +91,19 @@ async def test_reissue_of_same_task_leaves_one_live_set(db: AsyncEngine, keyring
     assert count == 3
 
 
+async def test_reissue_after_a_long_incident_starts_the_set_afresh(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    await issue(db, keyring)
+    days_later = NOW + dt.timedelta(days=3)
+    async with db.begin() as conn:
+        assert await store.expire_due(conn, days_later, batch_size=10) == 3
+        again = await store.issue_group(conn, request(), keyring, days_later)
+    assert again.reissued and again.expires_at == days_later + dt.timedelta(hours=1)
+    result = await redeem(db, keyring, again.tokens["approve"], now=days_later)
+    assert isinstance(result.decision, Accept)
+
+
 async def test_concurrent_issue_of_one_task_makes_one_group(
     db: AsyncEngine, keyring: Keyring
 ) -> None:
