@@ -13,6 +13,8 @@ from linkserver.presentation import HTTP_STATUS, Status, format_moment
 from tokenstore import inputs
 from tokenstore.model import LinkView
 
+RECEIVED_REFRESH_S = 5
+
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("linkserver", "pages"),
     autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -82,6 +84,8 @@ def outcome_page(status: Status, view: LinkView | None) -> web.Response:
         heading=heading,
         message=message,
         description=view.group.description if view else None,
+        # While delivery is under way, reload now and then to show how it ended (GET is safe).
+        refresh=RECEIVED_REFRESH_S if status is Status.RECEIVED else None,
     )
 
 

@@ -195,6 +195,17 @@ async def test_postgres_restart_gives_503_then_recovers_by_itself(
             token = issued.tokens["approve"]
             status, _, _ = await page(h, "GET", h.url(token))
             assert status == 200
+            # Readers keep coming through the restart: each gets the page or a plain 503.
+            seen: list[int] = []
+            load_running = asyncio.Event()
+            load_running.set()
+
+            async def load() -> None:
+                while load_running.is_set():
+                    seen.append((await page(h, "GET", h.url(issued.tokens["deny"])))[0])
+                    await asyncio.sleep(0.02)
+
+            loader = asyncio.create_task(load())
             await asyncio.to_thread(own_postgres.stop)
             status, html, _ = await page(h, "GET", h.url(token))
             assert status == 503 and "try again" in html and "Traceback" not in html
@@ -213,6 +224,10 @@ async def test_postgres_restart_gives_503_then_recovers_by_itself(
                     return r.status == 200
 
             await wait_until(ready, what="the link server to reconnect")
+            load_running.clear()
+            await loader
+            assert set(seen) == {200, 503}, sorted(set(seen))
+            assert seen[-1] == 200
             status, _, _ = await page(h, "POST", h.url(token))
             assert status == 303
             _, html, _ = await page(h, "GET", h.url(token))

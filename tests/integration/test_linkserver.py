@@ -68,6 +68,7 @@ async def test_post_correlates_once_and_shows_the_recorded_answer(harness: Harne
     assert status == 303 and headers["Location"] == f"/l/{issued.tokens['approve']}"
     status, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
     assert status == 200 and "Answer recorded" in html and "“Approve”" in html
+    assert "refresh" not in html
     history = harness.rest.history_variables(pid)
     assert history["approved"]["value"] is True
     assert history["approved"]["type"] == "Boolean"
@@ -139,6 +140,7 @@ async def test_click_before_the_process_waits_is_delivered_later(harness: Harnes
     await page(harness, "POST", harness.url(issued.tokens["approve"]))
     status, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
     assert status == 200 and "Received" in html
+    assert '<meta http-equiv="refresh" content="5">' in html
     assert harness.rest.is_running(pid)
     harness.release(pid)
 
