@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    # Every engine request at INFO drowns what the daemons themselves say.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

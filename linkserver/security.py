@@ -31,6 +31,7 @@ _TOKEN_IN_PATH = re.compile(r"^(/l/|/api/v1/links/)([^/?#]+)")
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = "action-links"  # no framework and version to fingerprint
     if request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "public, max-age=3600"
 

@@ -79,7 +79,7 @@ def main() -> int:
             instance = rest.start("approval", business_key="purchase-4711")
             links = _wait_for_links(rest, instance)
             print("\nEverything is up.")
-            print(f"  Camunda REST: {camunda_url}   (demo/demo)")
+            print(f"  Camunda REST: {camunda_url}")
             print(f"  Link server:  http://127.0.0.1:{link_port}")
             print(f"  Postgres:     {cluster.url}")
             print(f"\nApproval {instance} waits for an answer. Open one of these in a browser:")

@@ -44,6 +44,7 @@ async def test_get_and_head_show_the_link_and_change_nothing(harness: Harness) -
             assert "<script" not in html
             for name in SECURITY_HEADERS:
                 assert name in headers
+            assert headers["Server"] == "action-links"
             status, _, _ = await page(harness, "HEAD", harness.url(token))
             assert status == 200
     assert await harness.answers() == 0
