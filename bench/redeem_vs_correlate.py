@@ -123,7 +123,7 @@ async def bench(database_url: str, camunda_url: str, instances: int, concurrency
 
             return job
 
-        with running_linkserver(database_url, camunda_url) as server:
+        with running_linkserver(database_url, camunda_url, log_level="WARNING") as server:
 
             def redeem(token: str) -> Callable[[], Awaitable[int]]:
                 async def job() -> int:

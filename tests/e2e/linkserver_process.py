@@ -54,6 +54,7 @@ def start_linkserver(
     *,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    log_level: str = "DEBUG",
 ) -> LinkServerProcess:
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -69,7 +70,7 @@ def start_linkserver(
     log_path = Path(tempfile.mkstemp(prefix="linkserver-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "actionlinks_cli", "--log-level", "DEBUG", "serve"],
+            [sys.executable, "-m", "actionlinks_cli", "--log-level", log_level, "serve"],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = LinkServerProcess(process, base_url, log_path)
@@ -89,8 +90,9 @@ def running_linkserver(
     *,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    log_level: str = "DEBUG",
 ) -> Iterator[LinkServerProcess]:
-    server = start_linkserver(database_url, camunda_url, port=port, env=env)
+    server = start_linkserver(database_url, camunda_url, port=port, env=env, log_level=log_level)
     try:
         yield server
     finally:
