@@ -99,16 +99,19 @@ def choose_outcome(
             retries=0,
             retry_timeout=dt.timedelta(0),
         )
+    retries = retries_left(task_retries, policy)
+    # With no retries left the engine raises an incident: say so instead of "will retry".
+    then = "will retry" if retries else "no retries left; fix the cause, then retry the incident"
     if is_transient(result):
-        message = f"{topic}: {_what_failed(result)}; will retry"
+        message = f"{topic}: {_what_failed(result)}; {then}"
         details = f"{type(result).__name__}: {result}"
     else:
-        message = f"{topic}: unexpected {type(result).__name__}; will retry"
+        message = f"{topic}: unexpected {type(result).__name__}; {then}"
         details = "".join(traceback.format_exception(result))
     return Failure(
         _clip(message, MAX_ERROR_MESSAGE_CHARS),
         _clip(details, MAX_ERROR_DETAILS_CHARS),
-        retries=retries_left(task_retries, policy),
+        retries=retries,
         retry_timeout=policy.retry_timeout,
     )
 

@@ -94,6 +94,10 @@ def test_the_last_retry_becomes_an_incident() -> None:
     outcome = choose_outcome("issue-token", _operational(), 1, POLICY)
     assert isinstance(outcome, Failure)
     assert outcome.incident
+    assert outcome.message == (
+        "issue-token: the link database is unreachable; "
+        "no retries left; fix the cause, then retry the incident"
+    )
 
 
 @pytest.mark.parametrize(
