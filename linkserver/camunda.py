@@ -74,12 +74,13 @@ class CamundaClient:
     async def redemption_arrived(self, delivery: Delivery) -> bool | None:
         """Did an earlier attempt with this redemption id reach the process? None: cannot tell.
 
-        Needs history level ``audit`` or higher on the engine (Camunda Run's default).
+        Needs history level ``audit`` or higher on the engine (Camunda Run's default). The
+        id is unique, so no instance filter: by business key or correlation keys the message
+        may have reached another instance than the one that issued the link.
         """
         params = {
             "variableName": REDEMPTION_ID_VARIABLE,
             "variableValue": str(delivery.redemption_id),
-            "processInstanceIdIn": delivery.process_instance_id,
         }
         try:
             async with self._session.get(
