@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -70,7 +71,9 @@ class Harness:
         for task in tasks:
             self.rest.http.post(f"/task/{task['id']}/complete", json={}).raise_for_status()
 
-    async def issue(self, pid: str, ttl: dt.timedelta = dt.timedelta(hours=1)) -> IssuedGroup:
+    async def issue(
+        self, pid: str, ttl: dt.timedelta = dt.timedelta(hours=1), **changes: Any
+    ) -> IssuedGroup:
         req = IssueRequest(
             external_task_id=ExternalTaskId(f"task-{uuid.uuid4()}"),
             process_instance_id=ProcessInstanceId(pid),
@@ -86,6 +89,7 @@ class Harness:
             ),
             ttl=ttl,
         )
+        req = dataclasses.replace(req, **changes)
         async with self.db.begin() as conn:
             return await store.issue_group(conn, req, self.keyring, dt.datetime.now(dt.UTC))
 

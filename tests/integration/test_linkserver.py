@@ -18,7 +18,8 @@ from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, setting
 from tokenstore import store
 from tokenstore.tables import links
 from tokenstore.tokens import Keyring
-from tokenstore.types import ProcessInstanceId
+from tokenstore.types import CorrelateBy, ProcessInstanceId
+from tokenstore.variables import TypedValue
 
 
 @pytest.fixture
@@ -84,6 +85,47 @@ async def test_post_correlates_once_and_shows_the_recorded_answer(harness: Harne
     assert "Already answered" in html
     assert harness.rest.correlation_count(pid) == 1
     assert await harness.answers() == 1
+
+
+async def test_correlation_by_business_key_with_tenant_and_by_correlation_keys(
+    harness: Harness,
+) -> None:
+    rest = harness.rest
+    response = rest.http.post(
+        "/deployment/create",
+        data={"deployment-name": "tenant-wait", "tenant-id": "acme"},
+        files={"w.bpmn": ("w.bpmn", WAIT_FOR_DECISION.encode(), "application/xml")},
+    )
+    assert response.status_code == 200, response.text
+    started = rest.http.post(
+        "/process-definition/key/wait-for-decision/tenant-id/acme/start",
+        json={"businessKey": "order-77"},
+    ).json()
+    by_key = started["id"]
+    harness.release(by_key)
+    issued = await harness.issue(
+        by_key, correlate_by=CorrelateBy.BUSINESS_KEY, business_key="order-77", tenant_id="acme"
+    )
+    assert (await page(harness, "POST", harness.url(issued.tokens["approve"])))[0] == 303
+    assert rest.history_variables(by_key)["approved"]["value"] is True
+    assert not rest.is_running(by_key)
+
+    # Two instances wait; the keys bound at issue time pick the right one.
+    keyed = {
+        key: rest.start("wait-for-decision", {"decisionID": {"value": key, "type": "String"}})
+        for key in ("D-1", "D-2")
+    }
+    for pid in keyed.values():
+        harness.release(pid)
+    issued = await harness.issue(
+        keyed["D-2"],
+        correlate_by=CorrelateBy.CORRELATION_KEYS,
+        correlation_keys={"decisionID": TypedValue("String", "D-2")},
+    )
+    assert (await page(harness, "POST", harness.url(issued.tokens["deny"])))[0] == 303
+    assert not rest.is_running(keyed["D-2"])
+    assert rest.is_running(keyed["D-1"])
+    assert rest.history_variables(keyed["D-2"])["approved"]["value"] is False
 
 
 async def test_form_input_is_validated_and_typed(harness: Harness) -> None:
