@@ -51,6 +51,7 @@ class Seen:
     method: str
     path: str
     fault: Fault | None
+    authorization: str | None = None
     upstream_status: int | None = None
 
 
@@ -113,7 +114,12 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         rule = self._match(request)
-        seen = Seen(request.method, request.path, rule.fault if rule else None)
+        seen = Seen(
+            request.method,
+            request.path,
+            rule.fault if rule else None,
+            request.headers.get("Authorization"),
+        )
         self.seen.append(seen)
         body = await request.read()
         if rule and rule.fault is Fault.RESET:
