@@ -117,3 +117,132 @@ def test_json_input_must_be_an_object() -> None:
 
 def test_integral_float_becomes_an_integer() -> None:
     assert inputs.validate(SCHEMA, {"amount": 5.0})["amount"] == TypedValue("Integer", 5)
+
+
+def _flat(**extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": {"amount": {"type": "integer"}}, **extra}
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            _flat(patternProperties={"^x_": {"type": "string"}}),
+            "the input schema uses keyword 'patternProperties', which this product does not "
+            "support; allowed: type, properties, required, title, description, "
+            "additionalProperties, $schema",
+        ),
+        (
+            _flat(additionalProperties=True),
+            "the input schema keyword 'additionalProperties' may only be false",
+        ),
+        (
+            _flat(additionalProperties={"type": "string"}),
+            "the input schema keyword 'additionalProperties' may only be false",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"tags": {"type": "string", "items": {"type": "string"}}},
+            },
+            "input property 'tags' uses keyword 'items', which this product does not support; "
+            "allowed: type, title, description, minimum, maximum, exclusiveMinimum, "
+            "exclusiveMaximum, multipleOf, minLength, maxLength, pattern, enum, format, default",
+        ),
+        (
+            {"type": "object", "properties": {"amount": {"$ref": "#/$defs/amount"}}},
+            "input property 'amount' uses keyword '$ref', which this product does not support",
+        ),
+        (
+            _flat(**{"$defs": {"amount": {"type": "integer"}}}),
+            "the input schema uses keyword '$defs', which this product does not support",
+        ),
+        (
+            _flat(**{"if": {"required": ["amount"]}, "then": {"required": ["note"]}}),
+            "the input schema uses keywords 'if', 'then', which this product does not support",
+        ),
+        (_flat(required=["amount", "amout"]), "required field 'amout' is not a property"),
+        (
+            {"type": "object", "properties": {"amount": True}},
+            "input property 'amount' must be a JSON object",
+        ),
+    ],
+    ids=[
+        "patternProperties",
+        "additionalProperties true",
+        "additionalProperties schema",
+        "nested items",
+        "$ref",
+        "$defs",
+        "if/then",
+        "required not declared",
+        "boolean property schema",
+    ],
+)
+def test_unsupported_schema_keywords_are_named(schema: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidVariable) as caught:
+        inputs.check_schema(schema)
+    assert caught.value.detail is not None
+    assert caught.value.detail.startswith(message)
+
+
+def test_every_supported_keyword_is_accepted() -> None:
+    schema = inputs.check_schema(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "title": "Top up",
+            "description": "How much?",
+            "properties": {
+                "amount": {
+                    "type": "number",
+                    "title": "Amount",
+                    "description": "in dollars",
+                    "minimum": 0,
+                    "maximum": 500,
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": 501,
+                    "multipleOf": 0.5,
+                    "default": 20,
+                },
+                "code": {
+                    "type": "string",
+                    "minLength": 2,
+                    "maxLength": 8,
+                    "pattern": "^[A-Z]+$",
+                    "format": "hostname",
+                },
+                "size": {"type": "string", "enum": ["S", "M", "L"]},
+            },
+            "required": ["amount"],
+            "additionalProperties": False,
+        }
+    )
+    assert schema["additionalProperties"] is False
+
+
+def test_an_undeclared_field_is_an_unexpected_field() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(SCHEMA, {"amount": 5, "extra": "x"})
+    assert caught.value.errors == {"extra": "unexpected field"}
+
+
+def test_an_undeclared_field_is_refused_even_by_a_permissive_stored_schema() -> None:
+    # A schema stored before check_schema refused patternProperties: the pattern admits the
+    # field, but it has no declared type, so it must be refused, never looked up.
+    stored = {
+        "type": "object",
+        "properties": {"amount": {"type": "integer"}},
+        "patternProperties": {"^x_": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(stored, {"amount": 5, "x_note": "hi"})
+    assert caught.value.errors == {"x_note": "unexpected field"}
+
+
+def test_an_untyped_stored_property_is_refused_not_guessed() -> None:
+    stored = {"type": "object", "properties": {"anything": {}}, "additionalProperties": False}
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(stored, {"anything": [1, 2]})
+    assert caught.value.errors == {"anything": "this field has no type an answer can be sent as"}
