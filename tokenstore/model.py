@@ -165,7 +165,7 @@ class Delivery:
 class IssuedGroup:
     group_id: GroupId
     expires_at: dt.datetime
-    tokens: Mapping[str, str]  # action name -> token; never logged
+    tokens: Mapping[str, str] = field(repr=False)  # action name -> token; never logged
     reissued: bool
 
 
