@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +26,10 @@ def _duration(name: str, text: str) -> dt.timedelta:
     except (isodate.ISO8601Error, ValueError) as exc:
         raise SettingsError(f"{PREFIX}{name}: {text!r} is not an ISO 8601 duration") from exc
     if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
-        raise SettingsError(f"{PREFIX}{name}: use a positive duration in days or less, e.g. PT10M")
+        raise SettingsError(
+            f"{PREFIX}{name}: {text!r} is not a positive ISO 8601 duration in days or less, "
+            "e.g. PT10M"
+        )
     return value
 
 
@@ -37,6 +41,12 @@ def _int(name: str, text: str, minimum: int = 1) -> int:
     if value < minimum:
         raise SettingsError(f"{PREFIX}{name}: must be at least {minimum}")
     return value
+
+
+def default_worker_id() -> str:
+    """A worker id of this process alone, so Camunda's lock check tells replicas apart."""
+    # A shared id would let one replica complete, or extend, a task another has re-fetched.
+    return f"action-links-{socket.gethostname()}-{os.getpid()}"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -59,7 +69,9 @@ class Settings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8088
     # worker
-    worker_id: str = "action-links-worker"
+    # Built with the settings (so in from_env when ACTION_LINKS_WORKER_ID is unset), not at
+    # import, and for a Settings made directly too.
+    worker_id: str = field(default_factory=default_worker_id)
     max_tasks: int = 10
     lock_duration: dt.timedelta = dt.timedelta(seconds=30)
     long_poll: dt.timedelta = dt.timedelta(seconds=20)

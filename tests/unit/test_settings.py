@@ -1,0 +1,168 @@
+"""Settings.from_env: what is required, how values are parsed, and what a mistake says."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import socket
+
+import pytest
+
+from tests.conftest import SIGNING_KEYS
+from tokenstore.settings import PREFIX, Settings, SettingsError
+
+REQUIRED = {
+    "ACTION_LINKS_DATABASE_URL": "postgresql://links@db.internal/links",
+    "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
+}
+
+
+def from_env(**env: str) -> Settings:
+    return Settings.from_env({**REQUIRED, **{PREFIX + k: v for k, v in env.items()}})
+
+
+def test_defaults_with_only_the_required_variables() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert settings.database_url == REQUIRED["ACTION_LINKS_DATABASE_URL"]
+    assert settings.sqlalchemy_url == "postgresql+psycopg://links@db.internal/links"
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8088)
+    assert settings.lock_duration == dt.timedelta(seconds=30)
+    assert settings.max_tasks == 10
+    assert settings.camunda_headers() == {}
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "SIGNING_KEYS"])
+@pytest.mark.parametrize("value", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_a_missing_required_variable_is_named(missing: str, value: str | None) -> None:
+    env = {k: v for k, v in REQUIRED.items() if k != PREFIX + missing}
+    if value is not None:
+        env[PREFIX + missing] = value
+    with pytest.raises(SettingsError, match=f"{PREFIX}{missing} is required"):
+        Settings.from_env(env)
+
+
+def test_signing_keys_are_parsed_first_signs() -> None:
+    keyring = from_env().keyring
+    assert [key.kid for key in keyring.keys] == ["k1", "k0"]
+    assert keyring.current.kid == "k1"
+    assert keyring.keys[0].secret == b"test-secret-key-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("no-colon", "kid:secret"),
+        ("k1:short", "at least 16 bytes"),
+        ("k 1:test-secret-key-0123456789abcdef", "must be 1-16 of"),
+        ("k1:test-secret-key-0123456789abcdef,k1:other-secret-key-0123456789", "unique"),
+    ],
+)
+def test_bad_signing_keys_are_named_without_the_secret(keys: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as caught:
+        from_env(SIGNING_KEYS=keys)
+    assert str(caught.value).startswith(f"{PREFIX}SIGNING_KEYS: ")
+    assert "0123456789" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "attr", "text", "expected"),
+    [
+        ("LOCK_DURATION", "lock_duration", "PT45S", dt.timedelta(seconds=45)),
+        ("LONG_POLL", "long_poll", "PT1M", dt.timedelta(minutes=1)),
+        ("RETENTION", "retention", "P90D", dt.timedelta(days=90)),
+        ("SHUTDOWN_GRACE", "shutdown_grace", "PT1.5S", dt.timedelta(seconds=1.5)),
+        ("MAX_TASKS", "max_tasks", "4", 4),
+        ("TASK_RETRIES", "task_retries", "0", 0),
+        ("REAP_BATCH", "reap_batch", " 100 ", 100),
+    ],
+)
+def test_durations_and_counts_are_parsed(name: str, attr: str, text: str, expected: object) -> None:
+    assert getattr(from_env(**{name: text}), attr) == expected
+
+
+@pytest.mark.parametrize("name", ["LOCK_DURATION", "CORRELATION_TIMEOUT", "REAP_INTERVAL"])
+@pytest.mark.parametrize("text", ["30", "30s", "soon", "PT0S", "P1M"])
+def test_a_bad_duration_names_the_variable_and_iso_8601(name: str, text: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        from_env(**{name: text})
+    assert f"{PREFIX}{name}" in str(caught.value)
+    assert "ISO 8601" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["PT", "PT0S", "-PT5S", "P1M", "P1Y"])
+def test_a_duration_must_be_positive_and_no_longer_than_days(text: str) -> None:
+    message = f"{PREFIX}RETENTION: {text!r} is not a positive ISO 8601 duration in days or less"
+    with pytest.raises(SettingsError, match=f"^{message}"):
+        from_env(RETENTION=text)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("MAX_TASKS", "ten", "'ten' is not a whole number"),
+        ("MAX_TASKS", "2.5", "'2.5' is not a whole number"),
+        ("MAX_TASKS", "0", "must be at least 1"),
+        ("REAP_BATCH", "-1", "must be at least 1"),
+        ("TASK_RETRIES", "-1", "must be at least 0"),
+    ],
+)
+def test_a_bad_count_names_the_variable(name: str, text: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{PREFIX}{name}: {message}$"):
+        from_env(**{name: text})
+
+
+def test_the_default_worker_id_is_this_process_alone() -> None:
+    worker_id = from_env().worker_id
+    assert worker_id == f"action-links-{socket.gethostname()}-{os.getpid()}"
+    assert worker_id.endswith(f"-{os.getpid()}")
+
+
+def test_a_worker_id_set_in_the_environment_wins() -> None:
+    assert from_env(WORKER_ID=" replica-a ").worker_id == "replica-a"
+
+
+@pytest.mark.parametrize(
+    ("listen", "host", "port"),
+    [
+        ("10.0.0.5:9000", "10.0.0.5", 9000),
+        ("localhost:8080", "localhost", 8080),
+        (":9000", "127.0.0.1", 9000),
+        ("9000", "127.0.0.1", 9000),
+        ("127.0.0.1:0", "127.0.0.1", 0),
+    ],
+)
+def test_listen_is_host_and_port(listen: str, host: str, port: int) -> None:
+    settings = from_env(LISTEN=listen)
+    assert (settings.listen_host, settings.listen_port) == (host, port)
+
+
+@pytest.mark.parametrize("listen", ["localhost:http", "localhost:", "127.0.0.1:-1"])
+def test_a_bad_listen_port_names_the_variable(listen: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{PREFIX}LISTEN: "):
+        from_env(LISTEN=listen)
+
+
+def test_urls_lose_a_trailing_slash() -> None:
+    settings = from_env(CAMUNDA_URL="http://engine:8080/engine-rest/", PUBLIC_URL="https://x/")
+    assert settings.camunda_url == "http://engine:8080/engine-rest"
+    assert settings.public_url == "https://x"
+
+
+def test_camunda_basic_auth() -> None:
+    settings = from_env(CAMUNDA_USER="demo", CAMUNDA_PASSWORD="s3cret:pw")
+    header = settings.camunda_headers()["Authorization"]
+    assert header.startswith("Basic ")
+    assert base64.b64decode(header.removeprefix("Basic ")) == b"demo:s3cret:pw"
+    assert "s3cret" not in repr(settings)
+
+
+def test_camunda_bearer_token_wins_over_basic_auth() -> None:
+    settings = from_env(CAMUNDA_TOKEN="tok-123", CAMUNDA_USER="demo", CAMUNDA_PASSWORD="pw")
+    assert settings.camunda_headers() == {"Authorization": "Bearer tok-123"}
+    assert "tok-123" not in repr(settings)
+
+
+def test_a_camunda_user_needs_a_password() -> None:
+    with pytest.raises(SettingsError, match=f"{PREFIX}CAMUNDA_PASSWORD is required"):
+        from_env(CAMUNDA_USER="demo")
