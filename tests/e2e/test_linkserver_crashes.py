@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.camunda_rest import EngineRest
 from tests.conftest import alembic_config
-from tests.e2e.linkserver_process import running_linkserver, start_linkserver
+from tests.e2e.linkserver_process import LinkServerProcess, running_linkserver, start_linkserver
 from tests.faultproxy import Fault, FaultProxy, Rule
 from tests.harness import WAIT_FOR_DECISION, Harness, page, wait_until
 from tests.services import PostgresCluster, local_cluster
@@ -31,6 +31,13 @@ MESSAGE = r"/message$"
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+def _discard(server: LinkServerProcess) -> None:
+    """Kill a server the test started itself and delete its log, even after a failed assert."""
+    if server.process.poll() is None:
+        server.kill()
+    server.log_path.unlink(missing_ok=True)
 
 
 async def _answers(db: AsyncEngine) -> list[str]:
@@ -48,42 +55,45 @@ async def test_sigkill_while_holding_the_row_lock_loses_and_duplicates_nothing(
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     server = start_linkserver(database_url, camunda_url)
-    h = Harness(server.base_url, http, db, engine_rest, keyring)
-    pid = await h.instance()
-    issued = await h.issue(pid)
-    token = issued.tokens["approve"]
-    blocker = await psycopg.AsyncConnection.connect(database_url)
     try:
-        # Hold the link's row lock: the server takes the group lock, then waits here, inside
-        # its transaction. Killing it now is a kill between lock and commit.
-        await blocker.execute("SELECT id FROM links WHERE action = 'approve' FOR UPDATE")
-        click = asyncio.create_task(page(h, "POST", h.url(token)))
+        h = Harness(server.base_url, http, db, engine_rest, keyring)
+        pid = await h.instance()
+        issued = await h.issue(pid)
+        token = issued.tokens["approve"]
+        blocker = await psycopg.AsyncConnection.connect(database_url)
+        try:
+            # Hold the link's row lock: the server takes the group lock, then waits here, inside
+            # its transaction. Killing it now is a kill between lock and commit.
+            await blocker.execute("SELECT id FROM links WHERE action = 'approve' FOR UPDATE")
+            click = asyncio.create_task(page(h, "POST", h.url(token)))
 
-        async def server_waits_on_lock() -> bool:
-            async with await psycopg.AsyncConnection.connect(database_url) as probe:
-                cur = await probe.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                )
-                row = await cur.fetchone()
-                return bool(row and row[0] > 0)
+            async def server_waits_on_lock() -> bool:
+                async with await psycopg.AsyncConnection.connect(database_url) as probe:
+                    cur = await probe.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    )
+                    row = await cur.fetchone()
+                    return bool(row and row[0] > 0)
 
-        await wait_until(server_waits_on_lock, what="the server to block on the row lock")
-        server.kill()
-        with pytest.raises(aiohttp.ClientError):
-            await click
+            await wait_until(server_waits_on_lock, what="the server to block on the row lock")
+            server.kill()
+            with pytest.raises(aiohttp.ClientError):
+                await click
+        finally:
+            await blocker.rollback()
+            await blocker.close()
+        assert await _answers(db) == []
+        assert engine_rest.is_running(pid)
+        with running_linkserver(database_url, camunda_url) as restarted:
+            h.base = restarted.base_url
+            status, _, _ = await page(h, "POST", h.url(token))
+            assert status == 303
+            _, html, _ = await page(h, "GET", h.url(token))
+            assert "Answer recorded" in html
+        assert await _answers(db) == ["delivered"]
+        assert engine_rest.correlation_count(pid) == 1
     finally:
-        await blocker.rollback()
-        await blocker.close()
-    assert await _answers(db) == []
-    assert engine_rest.is_running(pid)
-    with running_linkserver(database_url, camunda_url) as restarted:
-        h.base = restarted.base_url
-        status, _, _ = await page(h, "POST", h.url(token))
-        assert status == 303
-        _, html, _ = await page(h, "GET", h.url(token))
-        assert "Answer recorded" in html
-    assert await _answers(db) == ["delivered"]
-    assert engine_rest.correlation_count(pid) == 1
+        _discard(server)
 
 
 @pytest.mark.parametrize("engine_got_it", [True, False], ids=["arrived", "never-arrived"])
@@ -99,37 +109,40 @@ async def test_sigkill_during_correlation_is_delivered_once_after_restart(
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     env = {"ACTION_LINKS_CORRELATION_TIMEOUT": "PT2S"}
     server = start_linkserver(database_url, proxy.url, env=env)
-    h = Harness(server.base_url, http, db, engine_rest, keyring)
-    pid = await h.instance()
-    issued = await h.issue(pid)
-    token = issued.tokens["deny"]
-    hold = proxy.add(
-        Rule(Fault.HOLD if engine_got_it else Fault.HOLD_THEN_RESET, "POST", MESSAGE, times=1)
-    )
-    click = asyncio.create_task(page(h, "POST", h.url(token)))
+    try:
+        h = Harness(server.base_url, http, db, engine_rest, keyring)
+        pid = await h.instance()
+        issued = await h.issue(pid)
+        token = issued.tokens["deny"]
+        hold = proxy.add(
+            Rule(Fault.HOLD if engine_got_it else Fault.HOLD_THEN_RESET, "POST", MESSAGE, times=1)
+        )
+        click = asyncio.create_task(page(h, "POST", h.url(token)))
 
-    async def correlation_sent() -> bool:
-        return proxy.count("POST", MESSAGE) == 1
+        async def correlation_sent() -> bool:
+            return proxy.count("POST", MESSAGE) == 1
 
-    await wait_until(correlation_sent, what="the correlation to reach the proxy")
-    server.kill()
-    with pytest.raises(aiohttp.ClientError):
-        await click
-    hold.release.set()  # the engine acts on the request of a server that is gone
-    assert await _answers(db) == ["pending"]  # committed before Camunda heard of it
-    with running_linkserver(database_url, proxy.url, env=env) as restarted:
-        h.base = restarted.base_url
+        await wait_until(correlation_sent, what="the correlation to reach the proxy")
+        server.kill()
+        with pytest.raises(aiohttp.ClientError):
+            await click
+        hold.release.set()  # the engine acts on the request of a server that is gone
+        assert await _answers(db) == ["pending"]  # committed before Camunda heard of it
+        with running_linkserver(database_url, proxy.url, env=env) as restarted:
+            h.base = restarted.base_url
 
-        async def delivered() -> bool:
-            return await _answers(db) == ["delivered"]
+            async def delivered() -> bool:
+                return await _answers(db) == ["delivered"]
 
-        await wait_until(delivered, timeout_s=60, what="the retry loop to settle the answer")
-        _, html, _ = await page(h, "GET", h.url(token))
-        assert "Answer recorded" in html
-    assert engine_rest.correlation_count(pid) == 1
-    assert engine_rest.history_variables(pid)["approved"]["value"] is False
-    sent = proxy.count("POST", MESSAGE)
-    assert sent == (1 if engine_got_it else 2)
+            await wait_until(delivered, timeout_s=60, what="the retry loop to settle the answer")
+            _, html, _ = await page(h, "GET", h.url(token))
+            assert "Answer recorded" in html
+        assert engine_rest.correlation_count(pid) == 1
+        assert engine_rest.history_variables(pid)["approved"]["value"] is False
+        sent = proxy.count("POST", MESSAGE)
+        assert sent == (1 if engine_got_it else 2)
+    finally:
+        _discard(server)
 
 
 async def test_sigterm_drains_an_inflight_answer_and_exits_cleanly(
@@ -142,24 +155,26 @@ async def test_sigterm_drains_an_inflight_answer_and_exits_cleanly(
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     server = start_linkserver(database_url, proxy.url, env={"ACTION_LINKS_SHUTDOWN_GRACE": "PT20S"})
-    h = Harness(server.base_url, http, db, engine_rest, keyring)
-    pid = await h.instance()
-    issued = await h.issue(pid)
-    proxy.add(Rule(Fault.DELAY, "POST", MESSAGE, times=1, delay_s=2))
-    click = asyncio.create_task(page(h, "POST", h.url(issued.tokens["approve"])))
+    try:
+        h = Harness(server.base_url, http, db, engine_rest, keyring)
+        pid = await h.instance()
+        issued = await h.issue(pid)
+        proxy.add(Rule(Fault.DELAY, "POST", MESSAGE, times=1, delay_s=2))
+        click = asyncio.create_task(page(h, "POST", h.url(issued.tokens["approve"])))
 
-    async def in_flight() -> bool:
-        return proxy.count("POST", MESSAGE) == 1
+        async def in_flight() -> bool:
+            return proxy.count("POST", MESSAGE) == 1
 
-    await wait_until(in_flight, what="the correlation to be in flight")
-    server.process.send_signal(signal.SIGTERM)
-    status, _, _ = await click
-    assert status == 303
-    assert await asyncio.to_thread(server.process.wait, 30) == 0
-    assert "Traceback" not in server.log_text()
-    assert await _answers(db) == ["delivered"]
-    assert engine_rest.correlation_count(pid) == 1
-    server.log_path.unlink(missing_ok=True)
+        await wait_until(in_flight, what="the correlation to be in flight")
+        server.process.send_signal(signal.SIGTERM)
+        status, _, _ = await click
+        assert status == 303
+        assert await asyncio.to_thread(server.process.wait, 30) == 0
+        assert "Traceback" not in server.log_text()
+        assert await _answers(db) == ["delivered"]
+        assert engine_rest.correlation_count(pid) == 1
+    finally:
+        _discard(server)
 
 
 @pytest.fixture
