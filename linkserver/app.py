@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 LEASE_MARGIN_S = 5
+# An unanswered correlation is looked at again only after this many correlation timeouts.
+SETTLE_TIMEOUTS = 3
 
 # aiohttp's default access log prints the request line, token included.
 RUNNER_OPTIONS: dict[str, Any] = {
@@ -98,7 +100,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     camunda = CamundaClient(
         settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
     )
-    deliverer = Deliverer(engine, camunda, DeliveryPolicy(not_yet_window=settings.not_yet_window))
+    policy = DeliveryPolicy(
+        not_yet_window=settings.not_yet_window,
+        settle_after_timeout=settings.correlation_timeout * SETTLE_TIMEOUTS,
+    )
+    deliverer = Deliverer(engine, camunda, policy)
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
     lease = settings.correlation_timeout * 2 + dt.timedelta(seconds=LEASE_MARGIN_S)
     app[DB] = engine
@@ -107,7 +113,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(loop.run(), name="delivery-loop")
     yield
     loop.stop()
-    await task
+    # The loop finishes the delivery it is in; it gets the grace period, not forever.
+    done, _ = await asyncio.wait({task}, timeout=settings.shutdown_grace.total_seconds())
+    if not done:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await camunda.close()
     await engine.dispose()
 

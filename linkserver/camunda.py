@@ -21,13 +21,18 @@ from tokenstore.variables import TypedValue
 log = logging.getLogger(__name__)
 
 REDEMPTION_ID_VARIABLE = "actionLinkRedemptionId"
+# One variable per answer, named after it: a later answer to the same instance overwrites
+# actionLinkRedemptionId, but never this, so the history can always tell whether it arrived.
+ANSWER_MARKER_PREFIX = "actionLinkAnswer_"
 NO_MATCH_MARKER = "No process definition or execution matches the parameters"
+AMBIGUOUS_MARKER = "to a single execution"
 
 
 class CorrelationResult(enum.StrEnum):
     DELIVERED = "delivered"
     NO_MATCH = "no_match"  # nothing waits for this message (not yet, or no longer)
-    UNREACHABLE = "unreachable"  # refused, timed out, 5xx: it may or may not have arrived
+    AMBIGUOUS = "ambiguous"  # more than one execution waits for it
+    UNREACHABLE = "unreachable"  # refused, timed out, 5xx
     REJECTED = "rejected"  # another 4xx: auth, a misconfigured engine; try again later
 
 
@@ -35,6 +40,13 @@ class CorrelationResult(enum.StrEnum):
 class Attempt:
     result: CorrelationResult
     detail: str = ""
+    # The request left and no answer came back (timeout, dropped connection): the engine
+    # may still be working on it, so the next look must wait until it has surely finished.
+    maybe_arrived: bool = False
+
+
+def answer_marker(delivery: Delivery) -> str:
+    return ANSWER_MARKER_PREFIX + delivery.redemption_id.hex
 
 
 class CamundaClient:
@@ -54,8 +66,11 @@ class CamundaClient:
             async with self._session.post(f"{self.base_url}/message", json=body) as response:
                 text = await response.text()
                 status = response.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:  # never reached the engine
             return Attempt(CorrelationResult.UNREACHABLE, f"{type(exc).__name__}: {exc}"[:500])
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            return Attempt(CorrelationResult.UNREACHABLE, detail, maybe_arrived=True)
         return classify(status, text)
 
     async def instance_alive(self, process_instance_id: str) -> bool | None:
@@ -78,10 +93,7 @@ class CamundaClient:
         id is unique, so no instance filter: by business key or correlation keys the message
         may have reached another instance than the one that issued the link.
         """
-        params = {
-            "variableName": REDEMPTION_ID_VARIABLE,
-            "variableValue": str(delivery.redemption_id),
-        }
+        params = {"variableName": answer_marker(delivery)}
         try:
             async with self._session.get(
                 f"{self.base_url}/history/variable-instance/count", params=params
@@ -91,7 +103,9 @@ class CamundaClient:
                 payload = await response.json()
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
             return None
-        return int(payload.get("count", 0)) > 0
+        if not isinstance(payload, dict) or not isinstance(payload.get("count"), int):
+            return None
+        return bool(payload["count"] > 0)
 
 
 def _typed(values: dict[str, TypedValue] | Any) -> dict[str, dict[str, Any]]:
@@ -102,6 +116,7 @@ def correlation_body(delivery: Delivery) -> dict[str, Any]:
     """The ``POST /message`` body: only plain typed values, and the redemption id."""
     variables = _typed(delivery.variables)
     variables[REDEMPTION_ID_VARIABLE] = {"type": "String", "value": str(delivery.redemption_id)}
+    variables[answer_marker(delivery)] = {"type": "Boolean", "value": True}
     body: dict[str, Any] = {
         "messageName": delivery.message_name,
         "processVariables": variables,
@@ -127,6 +142,8 @@ def classify(status: int, text: str) -> Attempt:
         return Attempt(CorrelationResult.DELIVERED)
     if status == 400 and NO_MATCH_MARKER in text:
         return Attempt(CorrelationResult.NO_MATCH, text[:500])
+    if status == 400 and AMBIGUOUS_MARKER in text:
+        return Attempt(CorrelationResult.AMBIGUOUS, text[:500])
     if status >= 500 or status in (408, 429):
         return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}")
     return Attempt(CorrelationResult.REJECTED, f"HTTP {status}: {text[:400]}")

@@ -29,6 +29,7 @@ from tokenstore.types import RedemptionId
 log = logging.getLogger(__name__)
 
 LOOP_IDLE_S = 1.0
+MAX_CONCURRENT_DELIVERIES = 8  # of the pool's connections (tokenstore.db: 10 + 10 overflow)
 LOOP_ERROR_BACKOFF_CAP_S = 30.0
 
 
@@ -42,18 +43,25 @@ class Deliverer:
     camunda: CamundaClient
     policy: DeliveryPolicy
     clock: Callable[[], dt.datetime] = utcnow
+    max_concurrent: int = MAX_CONCURRENT_DELIVERIES
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.max_concurrent)
 
     async def deliver_now(self, redemption_id: RedemptionId) -> Step | None:
         """The first attempt, made by the request that recorded the answer."""
-        async with self.engine.begin() as conn:
+        # Deliveries hold a pooled connection while they wait for the engine; capping them
+        # leaves connections for pages when the engine is slow.
+        async with self._slots, self.engine.begin() as conn:
             delivery = await store.lock_delivery(conn, redemption_id)
             if delivery is None:
                 return None  # settled already, or another process holds it
-            return await self._attempt(conn, delivery, check_history=False)
+            # Past its lease the retry loop may have tried already: then look first.
+            return await self._attempt(conn, delivery, check_history=delivery.attempts > 0)
 
     async def deliver_one_due(self) -> bool:
         """Retry the most overdue answer, if any; True if there was one."""
-        async with self.engine.begin() as conn:
+        async with self._slots, self.engine.begin() as conn:
             delivery = await store.claim_due_delivery(conn, self.clock())
             if delivery is None:
                 return False
@@ -123,6 +131,9 @@ class DeliveryLoop:
     def stop(self) -> None:
         self._stopping.set()
 
+    def _error_wait_s(self) -> float:
+        return float(min(LOOP_ERROR_BACKOFF_CAP_S, self.idle_s * 2 ** min(self._errors, 10)))
+
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -132,11 +143,16 @@ class DeliveryLoop:
                 wait_s = self.idle_s
             except (SQLAlchemyError, OSError) as exc:
                 self._errors += 1
-                wait_s = min(LOOP_ERROR_BACKOFF_CAP_S, self.idle_s * 2**self._errors)
+                wait_s = self._error_wait_s()
                 log.warning(
                     "delivery loop cannot reach the database: %s",
                     type(exc).__name__,
                     extra={"action": "delivery_loop_error"},
                 )
+            except Exception:
+                # Whatever it was, pending answers must not wait for a restart.
+                self._errors += 1
+                wait_s = self._error_wait_s()
+                log.exception("delivery loop error", extra={"action": "delivery_loop_error"})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait_s)

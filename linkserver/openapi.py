@@ -57,6 +57,7 @@ _LINK = {
         "description": {"type": ["string", "null"]},
         "expiresAt": {"type": "string", "format": "date-time"},
         "input": {"type": ["object", "null"], "description": "JSON Schema of the input it takes"},
+        "usesLeft": {"type": "integer", "minimum": 0},
         "answer": {
             "type": ["object", "null"],
             "properties": {

@@ -66,12 +66,26 @@ def confirm_page(
     return render(
         "confirm.html",
         status=422 if errors else 200,
+        notice=_uses_notice(view),
         title=f"{view.link.label}?",
         label=view.link.label,
         description=view.group.description,
         expires=format_moment(view.group.expires_at),
         fields=fields,
         form_error=errors.get(""),
+    )
+
+
+def _uses_notice(view: LinkView) -> str | None:
+    """A link that takes more answers says the last one arrived, so nobody clicks twice."""
+    link, answer = view.link, view.answer
+    if not link.uses or answer is None or answer.link_id != link.id:
+        return None
+    left = link.max_uses - link.uses
+    times = "once more" if left == 1 else f"{left} more times"
+    return (
+        f"Received: you chose “{answer.label}” on {format_moment(answer.answered_at)}. "
+        f"This link can be used {times}."
     )
 
 

@@ -70,6 +70,7 @@ def describe(view: LinkView | None, now: dt.datetime) -> dict[str, Any]:
         "description": view.group.description,
         "expiresAt": view.group.expires_at.isoformat(),
         "input": dict(view.link.input_schema) if view.link.input_schema else None,
+        "usesLeft": max(view.link.max_uses - view.link.uses, 0) if status is Status.OPEN else 0,
         "answer": None
         if answer is None
         else {

@@ -116,6 +116,13 @@ class Redeemer:
                 extra={"action": "delivery_deferred", "redemption_id": str(redemption_id)},
             )
             return None
+        except Exception:
+            # The answer is recorded: the person hears "received", not an error page.
+            log.exception(
+                "first delivery attempt failed, the retry loop takes over",
+                extra={"action": "delivery_deferred", "redemption_id": str(redemption_id)},
+            )
+            return None
 
 
 def after_delivery(view: LinkView, step: Step | None) -> LinkView:

@@ -15,6 +15,9 @@ BACKOFF_CAP_S = 300.0
 class DeliveryPolicy:
     # How long a "no matching execution" counts as "not yet" while the instance still runs.
     not_yet_window: dt.timedelta = dt.timedelta(minutes=10)
+    # After a request went out unanswered, how long until the engine has surely finished
+    # with it; only then can its history say whether it arrived.
+    settle_after_timeout: dt.timedelta = dt.timedelta(seconds=30)
     base_s: float = BACKOFF_BASE_S
     cap_s: float = BACKOFF_CAP_S
 
@@ -68,4 +71,11 @@ def next_step(
         if instance_alive and now - answered_at >= policy.not_yet_window:
             return Undeliverable("the process no longer waits for this answer")
         return RetryAt(retry_at, "no execution waits for the message yet")
+    if attempt.result is CorrelationResult.AMBIGUOUS:
+        # A model whose keys match several waiting executions: maybe one moves on soon.
+        if now - answered_at >= policy.not_yet_window:
+            return Undeliverable("more than one process waits for this answer")
+        return RetryAt(retry_at, "more than one execution waits for the message")
+    if attempt.maybe_arrived:
+        retry_at = max(retry_at, now + policy.settle_after_timeout)
     return RetryAt(retry_at, attempt.detail or attempt.result.value)

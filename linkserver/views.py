@@ -37,5 +37,6 @@ async def use_link(request: web.Request) -> web.StreamResponse:
         return pages.outcome_page(Status.INVALID, None)
     if used.input_errors is not None:
         return pages.confirm_page(used.view, form, used.input_errors)
-    # Post/redirect/get: a reload shows the outcome instead of sending the form again.
-    raise web.HTTPSeeOther(location=f"/l/{token}")
+    # Post/redirect/get: a reload shows the outcome instead of sending the form again. The
+    # location is relative, so it holds behind a proxy that serves us under a path prefix.
+    raise web.HTTPSeeOther(location=f"./{token}")

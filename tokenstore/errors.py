@@ -28,5 +28,9 @@ class InvalidInput(TokenStoreError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+class GroupAlreadyUsed(TokenStoreError):
+    """The task was delivered again, but its links are already in use; they stay as they are."""
+
+
 class StoreUnavailable(TokenStoreError):
     """The link database cannot be reached right now."""

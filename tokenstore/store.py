@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokenstore import decisions, inputs, tokens
 from tokenstore.decisions import Accept, Decision
+from tokenstore.errors import GroupAlreadyUsed
 from tokenstore.model import (
     Answer,
     ClientInfo,
@@ -159,11 +160,15 @@ async def _reissue(
     group_id = GroupId(group_row["id"])
     link_rows = (
         await conn.execute(
-            sa.select(links.c.id, links.c.action)
+            sa.select(links.c.id, links.c.action, links.c.uses)
             .where(links.c.group_id == group_id)
             .with_for_update()
         )
     ).all()
+    if any(uses for _, _, uses in link_rows):
+        # Someone used a link, so this task's links were handed out after all (by another
+        # attempt that completed): replacing them would break links people hold.
+        raise GroupAlreadyUsed(str(group_id))
     # The old tokens never left this database, so the set starts afresh: a task retried after
     # days in an incident must not hand out links that are already expired.
     expires_at = now + request.ttl
@@ -171,7 +176,7 @@ async def _reissue(
         sa.update(link_groups).where(link_groups.c.id == group_id).values(expires_at=expires_at)
     )
     minted: dict[str, str] = {}
-    for link_id, action in link_rows:
+    for link_id, action, _ in link_rows:
         token = tokens.mint(keyring)
         minted[action] = token.token
         await conn.execute(
@@ -192,13 +197,16 @@ async def _reissue(
 # --- look up -----------------------------------------------------------------------------
 
 
-async def _latest_answer(conn: AsyncConnection, group_id: GroupId) -> Answer | None:
+async def _answer_for(conn: AsyncConnection, link: Link) -> Answer | None:
+    """A used link shows its own latest answer (in a non-exclusive group its siblings may
+    have answered differently); an unused one shows what the group answered, if anything."""
+    where = links.c.id == link.id if link.uses else links.c.group_id == link.group_id
     row = (
         (
             await conn.execute(
                 sa.select(redemptions, links.c.action, links.c.label)
                 .join(links, links.c.id == redemptions.c.link_id)
-                .where(links.c.group_id == group_id)
+                .where(where)
                 .order_by(redemptions.c.answered_at.desc())
                 .limit(1)
             )
@@ -235,7 +243,7 @@ async def find_link(conn: AsyncConnection, token_hash: TokenHash) -> LinkView | 
     if row is None:
         return None
     link, group = Link.from_row(row), Group.from_row(_group_part(row))
-    return LinkView(link, group, await _latest_answer(conn, group.id))
+    return LinkView(link, group, await _answer_for(conn, link))
 
 
 def _group_columns() -> list[sa.Label[Any]]:
@@ -310,9 +318,7 @@ async def redeem(
         answer = inputs.coerce_form(schema, answer or {}) if schema is not None else None
     decision = decisions.decide(link, group, answer, now)
     if not isinstance(decision, Accept):
-        return RedeemResult(
-            decision, LinkView(link, group, await _latest_answer(conn, group.id)), None
-        )
+        return RedeemResult(decision, LinkView(link, group, await _answer_for(conn, link)), None)
     delivery = await _record_answer(conn, group, link, decision, now, now + delivery_lease, client)
     state = LinkState.PENDING if decision.final_use else LinkState.ACTIVE
     answered = Answer(
@@ -518,10 +524,19 @@ async def _settle(
             last_error=reason,
         )
     )
-    # Only the use that exhausted the link moved it to pending; earlier uses leave it active.
+    # Only the use that exhausted the link moved it to pending, and only that use settles
+    # it: an earlier use of a multi-use link that settles late must not speak for the last.
+    later_use = sa.exists().where(
+        redemptions.c.link_id == delivery.link_id,
+        redemptions.c.answered_at > delivery.answered_at,
+    )
     await conn.execute(
         sa.update(links)
-        .where(links.c.id == delivery.link_id, links.c.state == LinkState.PENDING.value)
+        .where(
+            links.c.id == delivery.link_id,
+            links.c.state == LinkState.PENDING.value,
+            ~later_use,
+        )
         .values(state=link_state.value, changed_at=now)
     )
     action = (

@@ -67,7 +67,7 @@ async def test_post_correlates_once_and_shows_the_recorded_answer(harness: Harne
     pid = await harness.instance()
     issued = await harness.issue(pid)
     status, _, headers = await page(harness, "POST", harness.url(issued.tokens["approve"]))
-    assert status == 303 and headers["Location"] == f"/l/{issued.tokens['approve']}"
+    assert status == 303 and headers["Location"] == f"./{issued.tokens['approve']}"
     status, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
     assert status == 200 and "Answer recorded" in html and "“Approve”" in html
     assert "refresh" not in html

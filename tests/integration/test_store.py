@@ -4,11 +4,13 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokenstore import store, tokens
 from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput
+from tokenstore.errors import GroupAlreadyUsed
 from tokenstore.model import ActionSpec, ClientInfo, IssuedGroup, IssueRequest
 from tokenstore.tables import audit_events, links, redemptions
 from tokenstore.tokens import Keyring
@@ -298,3 +300,35 @@ async def test_multi_use_link(db: AsyncEngine, keyring: Keyring) -> None:
 async def test_unknown_hash_redeems_nothing(db: AsyncEngine, keyring: Keyring) -> None:
     async with db.begin() as conn:
         assert await store.redeem(conn, tokens.mint(keyring).token_hash, None, NOW) is None
+
+
+async def test_reissue_never_replaces_links_already_in_use(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    issued = await issue(db, keyring)
+    await redeem(db, keyring, issued.tokens["approve"])
+    with pytest.raises(GroupAlreadyUsed):
+        await issue(db, keyring)
+    async with db.connect() as conn:
+        view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
+    assert view is not None and view.link.state is LinkState.PENDING
+
+
+async def test_an_early_use_settling_late_does_not_settle_the_last_use(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    spec = ActionSpec("remind", "Remind me", max_uses=2)
+    issued = await issue(db, keyring, request(actions=(spec,), exclusive=False))
+    first = (await redeem(db, keyring, issued.tokens["remind"])).delivery
+    last = (
+        await redeem(db, keyring, issued.tokens["remind"], now=NOW + dt.timedelta(seconds=1))
+    ).delivery
+    assert first is not None and last is not None
+    async with db.begin() as conn:
+        await store.settle_undeliverable(conn, first, NOW, "too late")
+        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+    assert view is not None and view.link.state is LinkState.PENDING  # the last use decides
+    async with db.begin() as conn:
+        await store.settle_delivered(conn, last, NOW)
+        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+    assert view is not None and view.link.state is LinkState.REDEEMED

@@ -1,0 +1,171 @@
+"""Waits that take more than one answer: a multi-use "remind me" link caught by a
+non-interrupting event subprocess. Here the engine would accept a duplicate, so these tests
+see one if it happens; a single catch event would refuse the second correlation itself."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.camunda_rest import EngineRest
+from tests.faultproxy import Fault, FaultProxy, Rule
+from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for, wait_until
+from tokenstore.model import ActionSpec
+from tokenstore.tables import redemptions
+from tokenstore.tokens import Keyring
+from tokenstore.types import CorrelateBy
+from tokenstore.variables import TypedValue
+
+MESSAGE = r"/message$"
+REMINDERS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="r-defs"
+    targetNamespace="http://example.com/action-links">
+  <bpmn:message id="m" name="remind-me"/>
+  <bpmn:process id="reminders" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="hold"/>
+    <bpmn:userTask id="hold"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="hold" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:subProcess id="sub" triggeredByEvent="true">
+      <bpmn:startEvent id="rs" isInterrupting="false">
+        <bpmn:messageEventDefinition messageRef="m"/>
+      </bpmn:startEvent>
+      <bpmn:sequenceFlow id="s1" sourceRef="rs" targetRef="re"/>
+      <bpmn:endEvent id="re"/>
+    </bpmn:subProcess>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+REMIND = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True)}, max_uses=3)
+
+
+@pytest.fixture
+async def direct(
+    database_url: str, db: AsyncEngine, camunda_url: str, engine_rest: EngineRest, keyring: Keyring
+) -> AsyncIterator[Harness]:
+    engine_rest.deploy_xml("reminders", REMINDERS)
+    engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
+    settings = settings_for(
+        database_url, keyring, camunda_url, not_yet_window=dt.timedelta(seconds=2)
+    )
+    async with link_server(settings) as base, aiohttp.ClientSession() as http:
+        yield Harness(base, http, db, engine_rest, keyring)
+
+
+@pytest.fixture
+async def faulty(
+    database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
+) -> AsyncIterator[Harness]:
+    engine_rest.deploy_xml("reminders", REMINDERS)
+    settings = settings_for(
+        database_url, keyring, proxy.url, correlation_timeout=dt.timedelta(seconds=1)
+    )
+    async with link_server(settings) as base, aiohttp.ClientSession() as http:
+        yield Harness(base, http, db, engine_rest, keyring)
+
+
+async def _reminder_link(h: Harness) -> tuple[str, str]:
+    pid = await asyncio.to_thread(h.rest.start, "reminders")
+    issued = await h.issue(pid, actions=(REMIND,), exclusive=False, message_name="remind-me")
+    return pid, issued.tokens["remind"]
+
+
+async def _all_settled(h: Harness) -> None:
+    async def settled() -> bool:
+        async with h.db.connect() as conn:
+            states = (await conn.execute(sa.select(redemptions.c.state))).scalars().all()
+        return bool(states) and "pending" not in states
+
+    await wait_until(settled, timeout_s=60, what="every answer to settle")
+
+
+async def test_each_use_is_acknowledged_and_delivered_once(direct: Harness) -> None:
+    h = direct
+    pid, token = await _reminder_link(h)
+    for used, text in ((1, "2 more times"), (2, "once more")):
+        assert (await page(h, "POST", h.url(token)))[0] == 303
+        status, html, _ = await page(h, "GET", h.url(token))
+        assert status == 200 and "Received: you chose “Remind me”" in html and text in html
+        assert "Confirm: Remind me" in html
+        assert h.rest.correlation_count(pid) == used
+    assert (await page(h, "POST", h.url(token)))[0] == 303
+    _, html, _ = await page(h, "GET", h.url(token))
+    assert "Answer recorded" in html and "Confirm" not in html
+    await page(h, "POST", h.url(token))  # a fourth click changes nothing
+    assert h.rest.correlation_count(pid) == 3
+    assert await h.answers() == 3
+
+
+async def test_non_exclusive_group_shows_each_link_its_own_answer(direct: Harness) -> None:
+    h = direct
+    pid = await h.instance()
+    issued = await h.issue(pid, exclusive=False)
+    await page(h, "POST", h.url(issued.tokens["approve"]))
+    await page(h, "POST", h.url(issued.tokens["deny"]))  # too late: the process moved on
+    _, approve_html, _ = await page(h, "GET", h.url(issued.tokens["approve"]))
+    _, deny_html, _ = await page(h, "GET", h.url(issued.tokens["deny"]))
+    assert "Answer recorded" in approve_html and "“Approve”" in approve_html
+    assert "“Deny”" in deny_html and "“Approve”" not in deny_html
+    assert h.rest.history_variables(pid)["approved"]["value"] is True
+
+
+async def test_ambiguous_correlation_keys_end_undeliverable_after_the_window(
+    direct: Harness,
+) -> None:
+    h = direct
+    twins = [
+        h.rest.start("wait-for-decision", {"decisionID": {"value": "same", "type": "String"}})
+        for _ in range(2)
+    ]
+    for pid in twins:
+        h.release(pid)
+    issued = await h.issue(
+        twins[0],
+        correlate_by=CorrelateBy.CORRELATION_KEYS,
+        correlation_keys={"decisionID": TypedValue("String", "same")},
+    )
+    await page(h, "POST", h.url(issued.tokens["approve"]))
+
+    async def undeliverable() -> bool:
+        _, html, _ = await page(h, "GET", h.url(issued.tokens["approve"]))
+        return "no longer open" in html
+
+    await wait_until(undeliverable, timeout_s=30, what="the ambiguous answer to give up")
+    assert all(h.rest.is_running(pid) for pid in twins)
+    assert all(h.rest.correlation_count(pid) == 0 for pid in twins)
+
+
+async def test_lost_response_then_a_second_use_still_two_correlations(
+    faulty: Harness, proxy: FaultProxy
+) -> None:
+    h = faulty
+    pid, token = await _reminder_link(h)
+    # Use 1 arrives but its response is lost, and the history is unreadable for a while;
+    # use 2 goes through meanwhile and overwrites actionLinkRedemptionId.
+    proxy.add(Rule(Fault.DROP_RESPONSE, "POST", MESSAGE, times=1))
+    proxy.add(Rule(Fault.UNAVAILABLE, "GET", r"/history/", times=3))
+    await page(h, "POST", h.url(token))
+    await page(h, "POST", h.url(token))
+    await _all_settled(h)
+    assert h.rest.correlation_count(pid) == 2
+    assert proxy.count("POST", MESSAGE) == 2
+
+
+async def test_slow_engine_before_a_repeatable_wait_still_one_correlation(
+    faulty: Harness, proxy: FaultProxy
+) -> None:
+    h = faulty
+    pid, token = await _reminder_link(h)
+    proxy.add(Rule(Fault.DELAY, "POST", MESSAGE, times=1, delay_s=2.5))
+    await page(h, "POST", h.url(token))
+    await _all_settled(h)
+    assert h.rest.correlation_count(pid) == 1
+    assert proxy.count("POST", MESSAGE) == 1
