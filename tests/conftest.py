@@ -18,7 +18,8 @@ from tests.faultproxy import FaultProxy
 from tokenstore.db import create_engine
 from tokenstore.tokens import Keyring
 
-TEMPLATE_DB = "action_links_template"
+# One name per test run: two runs sharing a Postgres server must not drop each other's template.
+TEMPLATE_DB = f"action_links_template_{uuid.uuid4().hex[:8]}"
 SIGNING_KEYS = "k1:test-secret-key-0123456789abcdef,k0:older-secret-key-0123456789abcdef"
 
 
@@ -42,16 +43,21 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_database(postgres_server: str) -> str:
+def template_database(postgres_server: str) -> Iterator[str]:
     """Migrate once; each test copies the result (CREATE DATABASE … TEMPLATE is fast)."""
     with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB))
-        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-    url = _with_database(postgres_server, TEMPLATE_DB)
-    command.upgrade(alembic_config(url), "head")
-    return url
+    try:
+        url = _with_database(postgres_server, TEMPLATE_DB)
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(TEMPLATE_DB)
+                )
+            )
 
 
 @pytest.fixture
