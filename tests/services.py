@@ -23,7 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE_DIR = ROOT / "tests" / "engine"
 ENGINE_JAR = ENGINE_DIR / "target" / "test-engine.jar"
-PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/local/pgsql/bin")
+# Debian's layout first, newest version first; then a source build's default prefix.
+PG_BIN_DIRS = (
+    *sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")), reverse=True),
+    "/usr/local/pgsql/bin",
+)
 POSTGRES_IMAGE = "postgres:15-alpine"
 CAMUNDA_IMAGE = "camunda/camunda-bpm-platform:run-7.24.0"
 ENGINE_START_TIMEOUT_S = 180

@@ -14,6 +14,7 @@ import isodate
 from tokenstore.tokens import Keyring
 
 PREFIX = "ACTION_LINKS_"
+MAX_PORT = 65535
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,13 @@ def default_worker_id() -> str:
     """A worker id of this process alone, so Camunda's lock check tells replicas apart."""
     # A shared id would let one replica complete, or extend, a task another has re-fetched.
     return f"action-links-{socket.gethostname()}-{os.getpid()}"
+
+
+def _port(text: str) -> int:
+    port = _int("LISTEN", text, minimum=0)
+    if port > MAX_PORT:
+        raise SettingsError(f"{PREFIX}LISTEN: port {port} is above {MAX_PORT}")
+    return port
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -104,11 +112,12 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(f"{PREFIX}SIGNING_KEYS: {exc}") from exc
         host, _, port = (get("LISTEN") or "127.0.0.1:8088").rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")  # [::1]:8088
         values: dict[str, object] = {
             "database_url": database_url,
             "keyring": keyring,
             "listen_host": host or "127.0.0.1",
-            "listen_port": _int("LISTEN", port, minimum=0),
+            "listen_port": _port(port),
         }
         texts = {
             "camunda_url": "CAMUNDA_URL",

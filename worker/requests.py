@@ -183,10 +183,6 @@ def _input_schema(value: object, what: str) -> dict[str, Any] | None:
         raise ModelingError(f"{what}: input: {exc.detail}") from exc
     if REDEMPTION_ID_VARIABLE in schema["properties"]:
         raise ModelingError(f"{what}: input: {REDEMPTION_ID_VARIABLE} is set by the link server")
-    # A required field that is not a property could never be filled in: the link is dead.
-    missing = [n for n in schema.get("required", []) if n not in schema["properties"]]
-    if missing:
-        raise ModelingError(f"{what}: input: required field {missing[0]!r} is not a property")
     return schema
 
 

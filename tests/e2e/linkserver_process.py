@@ -77,8 +77,11 @@ def start_linkserver(
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _healthy(base_url):
         if process.poll() is not None or time.monotonic() > deadline:
-            server.kill() if process.poll() is None else None
-            raise AssertionError(f"link server did not start:\n{server.log_text()[-3000:]}")
+            if process.poll() is None:
+                server.kill()
+            log_tail = server.log_text()[-3000:]
+            log_path.unlink(missing_ok=True)
+            raise AssertionError(f"link server did not start:\n{log_tail}")
         time.sleep(0.1)
     return server
 

@@ -130,6 +130,7 @@ def test_a_worker_id_set_in_the_environment_wins() -> None:
         (":9000", "127.0.0.1", 9000),
         ("9000", "127.0.0.1", 9000),
         ("127.0.0.1:0", "127.0.0.1", 0),
+        ("[::1]:8088", "::1", 8088),
     ],
 )
 def test_listen_is_host_and_port(listen: str, host: str, port: int) -> None:
@@ -137,7 +138,9 @@ def test_listen_is_host_and_port(listen: str, host: str, port: int) -> None:
     assert (settings.listen_host, settings.listen_port) == (host, port)
 
 
-@pytest.mark.parametrize("listen", ["localhost:http", "localhost:", "127.0.0.1:-1"])
+@pytest.mark.parametrize(
+    "listen", ["localhost:http", "localhost:", "127.0.0.1:-1", "127.0.0.1:65536"]
+)
 def test_a_bad_listen_port_names_the_variable(listen: str) -> None:
     with pytest.raises(SettingsError, match=f"^{PREFIX}LISTEN: "):
         from_env(LISTEN=listen)
