@@ -30,6 +30,7 @@ MAX_BODY_BYTES = 16 * 1024
 LEASE_MARGIN_S = 5
 # An unanswered correlation is looked at again only after this many correlation timeouts.
 SETTLE_TIMEOUTS = 3
+ATTEMPT_CALLS = 3
 
 # aiohttp's default access log prints the request line, token included.
 RUNNER_OPTIONS: dict[str, Any] = {
@@ -104,9 +105,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         not_yet_window=settings.not_yet_window,
         settle_after_timeout=settings.correlation_timeout * SETTLE_TIMEOUTS,
     )
-    deliverer = Deliverer(engine, camunda, policy)
+    # An attempt makes up to three calls (history, message, instance), each bounded by the
+    # timeout, and a request it leaves unanswered may keep the engine busy for the settle time.
+    attempt_lease = (
+        settings.correlation_timeout * ATTEMPT_CALLS
+        + policy.settle_after_timeout
+        + dt.timedelta(seconds=LEASE_MARGIN_S)
+    )
+    deliverer = Deliverer(engine, camunda, policy, attempt_lease)
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
-    lease = settings.correlation_timeout * 2 + dt.timedelta(seconds=LEASE_MARGIN_S)
+    # Nothing is sent before the first claim, so the loop need wait only briefly for it.
+    lease = settings.correlation_timeout + dt.timedelta(seconds=LEASE_MARGIN_S)
     app[DB] = engine
     app[REDEEMER] = Redeemer(engine, settings.keyring, deliverer, lease)
     loop = DeliveryLoop(deliverer)

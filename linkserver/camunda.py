@@ -68,7 +68,7 @@ class CamundaClient:
                 status = response.status
         except aiohttp.ClientConnectorError as exc:  # never reached the engine
             return Attempt(CorrelationResult.UNREACHABLE, f"{type(exc).__name__}: {exc}"[:500])
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             detail = f"{type(exc).__name__}: {exc}"[:500]
             return Attempt(CorrelationResult.UNREACHABLE, detail, maybe_arrived=True)
         return classify(status, text)
@@ -144,6 +144,9 @@ def classify(status: int, text: str) -> Attempt:
         return Attempt(CorrelationResult.NO_MATCH, text[:500])
     if status == 400 and AMBIGUOUS_MARKER in text:
         return Attempt(CorrelationResult.AMBIGUOUS, text[:500])
-    if status >= 500 or status in (408, 429):
+    if status >= 500:
+        # A gateway's 502/504 can come while the engine still works on the request.
+        return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}", True)
+    if status in (408, 429):
         return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}")
     return Attempt(CorrelationResult.REJECTED, f"HTTP {status}: {text[:400]}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 REGISTRY = CollectorRegistry()
 
@@ -16,5 +16,15 @@ DELIVERIES = Counter(
     "action_links_deliveries",
     "Attempts to deliver answers to Camunda by result (delivered, retry, undeliverable)",
     ["result"],
+    registry=REGISTRY,
+)
+PENDING = Gauge(
+    "action_links_pending_answers",
+    "Answers recorded but not yet delivered to Camunda (all link servers)",
+    registry=REGISTRY,
+)
+OLDEST_PENDING_AGE = Gauge(
+    "action_links_oldest_pending_answer_age_seconds",
+    "Age of the oldest answer still waiting for delivery; alert when it keeps growing",
     registry=REGISTRY,
 )

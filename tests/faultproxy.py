@@ -27,6 +27,7 @@ class Fault(enum.Enum):
     DROP_RESPONSE = "drop_response"  # forward, then close without answering
     HOLD = "hold"  # wait until released, then forward
     HOLD_THEN_RESET = "hold_then_reset"  # wait until released, then close: it never arrives
+    GATEWAY_TIMEOUT = "gateway_timeout"  # answer 504 now, forward after delay_s anyway
 
 
 @dataclass
@@ -61,6 +62,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.rules: list[Rule] = []
         self.seen: list[Seen] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
@@ -100,6 +102,9 @@ class FaultProxy:
 
     async def stop(self) -> None:
         self.clear()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._runner:
             await self._runner.cleanup()
         if self._session:
@@ -128,6 +133,11 @@ class FaultProxy:
             return web.Response(status=499)
         if rule and rule.fault is Fault.UNAVAILABLE:
             return web.Response(status=503, text="injected 503")
+        if rule and rule.fault is Fault.GATEWAY_TIMEOUT:
+            late = asyncio.create_task(self._forward_later(request, body, rule.delay_s, seen))
+            self._background.add(late)
+            late.add_done_callback(self._background.discard)
+            return web.Response(status=504, text="injected gateway timeout")
         if rule and rule.fault is Fault.DELAY:
             await asyncio.sleep(rule.delay_s)
         if rule and rule.fault in (Fault.HOLD, Fault.HOLD_THEN_RESET):
@@ -143,6 +153,12 @@ class FaultProxy:
             request.transport.abort()
             return web.Response(status=499)
         return web.Response(status=status, headers=headers, body=payload)
+
+    async def _forward_later(
+        self, request: web.Request, body: bytes, delay_s: float, seen: Seen
+    ) -> None:
+        await asyncio.sleep(delay_s)
+        seen.upstream_status = (await self._forward(request, body))[0]
 
     async def _forward(
         self, request: web.Request, body: bytes

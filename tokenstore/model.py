@@ -158,6 +158,8 @@ class Delivery:
     correlation_keys: Mapping[str, TypedValue]
     variables: Mapping[str, TypedValue]
     answered_at: dt.datetime
+    # Attempts claimed so far, this one included (0 before the first claim); the claim's
+    # number fences the outcome: a newer attempt's claim makes this one's result void.
     attempts: int
 
 

@@ -44,9 +44,9 @@ from tokenstore.types import (
 )
 from tokenstore.variables import TypedValue, from_json_map, to_json_map
 
-# The request that records an answer gets this long to deliver it itself before the retry
-# loop may take it over; it must exceed the correlation HTTP timeout.
-INLINE_DELIVERY_LEASE = dt.timedelta(seconds=60)
+# How long a just-recorded answer waits for the request that recorded it to make the first
+# attempt, before the retry loop may claim it. Nothing has been sent yet, so it can be short.
+INLINE_DELIVERY_LEASE = dt.timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -450,59 +450,115 @@ def _delivery_from_row(row: Mapping[Any, Any]) -> Delivery:
     )
 
 
-async def lock_delivery(conn: AsyncConnection, redemption_id: RedemptionId) -> Delivery | None:
-    """Take a pending answer for delivery; None if it is settled or another process has it."""
-    row = (
-        (
-            await conn.execute(
-                _delivery_query()
-                .where(redemptions.c.id == redemption_id)
-                .with_for_update(of=redemptions, skip_locked=True)
-            )
+async def _claim(
+    conn: AsyncConnection, which: sa.Select[Any], now: dt.datetime, lease: dt.timedelta
+) -> Delivery | None:
+    claimed = (
+        await conn.execute(
+            sa.update(redemptions)
+            .where(redemptions.c.id.in_(which))
+            .values(attempts=redemptions.c.attempts + 1, next_attempt_at=now + lease)
+            .returning(redemptions.c.id)
         )
-        .mappings()
-        .one_or_none()
+    ).scalar_one_or_none()
+    if claimed is None:
+        return None
+    row = (
+        (await conn.execute(_delivery_query().where(redemptions.c.id == claimed))).mappings().one()
     )
-    return _delivery_from_row(row) if row else None
+    return _delivery_from_row(row)
 
 
-async def claim_due_delivery(conn: AsyncConnection, now: dt.datetime) -> Delivery | None:
+async def claim_delivery(
+    conn: AsyncConnection, redemption_id: RedemptionId, now: dt.datetime, lease: dt.timedelta
+) -> Delivery | None:
+    """Take a just-recorded answer for its first attempt; None once anyone has tried it.
+
+    Claiming commits a lease before anything is sent: whatever becomes of the attempt (a
+    crash, a cancel), nobody tries again until the engine has surely finished with it.
+    """
+    first = (
+        sa.select(redemptions.c.id)
+        .where(
+            redemptions.c.id == redemption_id,
+            redemptions.c.state == RedemptionState.PENDING.value,
+            redemptions.c.attempts == 0,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return await _claim(conn, first, now, lease)
+
+
+async def claim_due_delivery(
+    conn: AsyncConnection, now: dt.datetime, lease: dt.timedelta
+) -> Delivery | None:
     """Take the pending answer that is longest overdue, skipping those another process holds."""
-    row = (
-        (
-            await conn.execute(
-                _delivery_query()
-                .where(redemptions.c.next_attempt_at <= now)
-                .order_by(redemptions.c.next_attempt_at)
-                .limit(1)
-                .with_for_update(of=redemptions, skip_locked=True)
-            )
+    due = (
+        sa.select(redemptions.c.id)
+        .where(
+            redemptions.c.state == RedemptionState.PENDING.value,
+            redemptions.c.next_attempt_at <= now,
         )
-        .mappings()
-        .one_or_none()
+        .order_by(redemptions.c.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
     )
-    return _delivery_from_row(row) if row else None
+    return await _claim(conn, due, now, lease)
 
 
-async def count_pending(conn: AsyncConnection) -> int:
+async def count_pending(conn: AsyncConnection) -> tuple[int, dt.datetime | None]:
+    """How many answers wait for delivery, and when the oldest of them was given."""
     result = await conn.execute(
-        sa.select(sa.func.count())
-        .select_from(redemptions)
-        .where(redemptions.c.state == RedemptionState.PENDING.value)
+        sa.select(sa.func.count(), sa.func.min(redemptions.c.answered_at)).where(
+            redemptions.c.state == RedemptionState.PENDING.value
+        )
     )
-    return int(result.scalar_one())
+    count, oldest = result.one()
+    return int(count), oldest
 
 
-async def settle_delivered(conn: AsyncConnection, delivery: Delivery, now: dt.datetime) -> None:
-    await _settle(conn, delivery, now, RedemptionState.DELIVERED, LinkState.REDEEMED, None)
+def _this_attempt(delivery: Delivery) -> sa.ColumnElement[bool]:
+    # Fencing: only the attempt that holds the claim may record its outcome.
+    return sa.and_(
+        redemptions.c.id == delivery.redemption_id,
+        redemptions.c.state == RedemptionState.PENDING.value,
+        redemptions.c.attempts == delivery.attempts,
+    )
+
+
+async def settle_delivered(conn: AsyncConnection, delivery: Delivery, now: dt.datetime) -> bool:
+    return await _settle(conn, delivery, now, RedemptionState.DELIVERED, LinkState.REDEEMED, None)
 
 
 async def settle_undeliverable(
-    conn: AsyncConnection, delivery: Delivery, now: dt.datetime, reason: str
-) -> None:
-    await _settle(
+    conn: AsyncConnection,
+    delivery: Delivery,
+    now: dt.datetime,
+    reason: str,
+    close_group: bool = False,
+) -> bool:
+    """Record that the process will never take this answer; with ``close_group`` (the
+    instance has ended) its other links close too, since no answer could ever arrive."""
+    settled = await _settle(
         conn, delivery, now, RedemptionState.UNDELIVERABLE, LinkState.UNDELIVERABLE, reason
     )
+    if settled and close_group:
+        closed = await conn.execute(
+            sa.update(links)
+            .where(links.c.group_id == delivery.group_id, links.c.state == LinkState.ACTIVE.value)
+            .values(
+                state=LinkState.REVOKED.value,
+                revoked_reason=RevokeReason.CLOSED.value,
+                changed_at=now,
+            )
+            .returning(links.c.id)
+        )
+        events = [
+            _Event(AuditAction.REVOKED, delivery.group_id, LinkId(lid), outcome=RevokeReason.CLOSED)
+            for (lid,) in closed
+        ]
+        await _audit(conn, now, events)
+    return settled
 
 
 async def _settle(
@@ -512,30 +568,23 @@ async def _settle(
     state: RedemptionState,
     link_state: LinkState,
     reason: str | None,
-) -> None:
-    await conn.execute(
+) -> bool:
+    settled = await conn.execute(
         sa.update(redemptions)
-        .where(redemptions.c.id == delivery.redemption_id)
-        .values(
-            state=state.value,
-            settled_at=now,
-            attempts=redemptions.c.attempts + 1,
-            next_attempt_at=None,
-            last_error=reason,
-        )
+        .where(_this_attempt(delivery))
+        .values(state=state.value, settled_at=now, next_attempt_at=None, last_error=reason)
+        .returning(redemptions.c.id)
     )
-    # Only the use that exhausted the link moved it to pending, and only that use settles
-    # it: an earlier use of a multi-use link that settles late must not speak for the last.
-    later_use = sa.exists().where(
-        redemptions.c.link_id == delivery.link_id,
-        redemptions.c.answered_at > delivery.answered_at,
-    )
+    if settled.scalar_one_or_none() is None:
+        return False  # another attempt took over after our lease ran out
+    # Only the use that exhausted the link moved it to pending, stamping the link with its
+    # own answered_at; only that use settles it, however late an earlier use settles.
     await conn.execute(
         sa.update(links)
         .where(
             links.c.id == delivery.link_id,
             links.c.state == LinkState.PENDING.value,
-            ~later_use,
+            links.c.changed_at == delivery.answered_at,
         )
         .values(state=link_state.value, changed_at=now)
     )
@@ -548,23 +597,22 @@ async def _settle(
         delivery.link_id,
         delivery.redemption_id,
         outcome=state.value,
-        detail={"reason": reason, "attempts": delivery.attempts + 1} if reason else None,
+        detail={"reason": reason, "attempts": delivery.attempts} if reason else None,
     )
     await _audit(conn, now, [event])
+    return True
 
 
 async def reschedule(
     conn: AsyncConnection, delivery: Delivery, next_attempt_at: dt.datetime, error: str
-) -> None:
-    await conn.execute(
+) -> bool:
+    rescheduled = await conn.execute(
         sa.update(redemptions)
-        .where(redemptions.c.id == delivery.redemption_id)
-        .values(
-            attempts=redemptions.c.attempts + 1,
-            next_attempt_at=next_attempt_at,
-            last_error=error[:1000],
-        )
+        .where(_this_attempt(delivery))
+        .values(next_attempt_at=next_attempt_at, last_error=error[:1000])
+        .returning(redemptions.c.id)
     )
+    return rescheduled.scalar_one_or_none() is not None
 
 
 # --- revoke, expire, reap ----------------------------------------------------------------

@@ -38,7 +38,7 @@ class CorrelateBy(enum.StrEnum):
 class RevokeReason(enum.StrEnum):
     SIBLING_USED = "sibling_used"
     REQUESTED = "requested"  # by a revoke-tokens task
-    REISSUED = "reissued"  # the issue-token task was delivered again
+    CLOSED = "closed"  # the process instance ended: no answer can arrive any more
 
 
 class AuditAction(enum.StrEnum):

@@ -72,7 +72,7 @@ async def faulty(
         yield Harness(base, http, db, engine_rest, keyring)
 
 
-async def _reminder_link(h: Harness) -> tuple[str, str]:
+async def reminder_link(h: Harness) -> tuple[str, str]:
     pid = await asyncio.to_thread(h.rest.start, "reminders")
     issued = await h.issue(pid, actions=(REMIND,), exclusive=False, message_name="remind-me")
     return pid, issued.tokens["remind"]
@@ -89,7 +89,7 @@ async def _all_settled(h: Harness) -> None:
 
 async def test_each_use_is_acknowledged_and_delivered_once(direct: Harness) -> None:
     h = direct
-    pid, token = await _reminder_link(h)
+    pid, token = await reminder_link(h)
     for used, text in ((1, "2 more times"), (2, "once more")):
         assert (await page(h, "POST", h.url(token)))[0] == 303
         status, html, _ = await page(h, "GET", h.url(token))
@@ -147,7 +147,7 @@ async def test_lost_response_then_a_second_use_still_two_correlations(
     faulty: Harness, proxy: FaultProxy
 ) -> None:
     h = faulty
-    pid, token = await _reminder_link(h)
+    pid, token = await reminder_link(h)
     # Use 1 arrives but its response is lost, and the history is unreadable for a while;
     # use 2 goes through meanwhile and overwrites actionLinkRedemptionId.
     proxy.add(Rule(Fault.DROP_RESPONSE, "POST", MESSAGE, times=1))
@@ -163,7 +163,7 @@ async def test_slow_engine_before_a_repeatable_wait_still_one_correlation(
     faulty: Harness, proxy: FaultProxy
 ) -> None:
     h = faulty
-    pid, token = await _reminder_link(h)
+    pid, token = await reminder_link(h)
     proxy.add(Rule(Fault.DELAY, "POST", MESSAGE, times=1, delay_s=2.5))
     await page(h, "POST", h.url(token))
     await _all_settled(h)

@@ -195,47 +195,86 @@ async def test_fifty_concurrent_redeemers_exactly_one_wins(
     assert count == 1
 
 
-async def test_delivery_claim_settle_and_skip_locked(db: AsyncEngine, keyring: Keyring) -> None:
+LEASE = dt.timedelta(seconds=45)
+
+
+async def test_claims_are_leased_counted_and_fenced(db: AsyncEngine, keyring: Keyring) -> None:
     issued = await issue(db, keyring)
     result = await redeem(db, keyring, issued.tokens["approve"])
-    assert result.delivery is not None
+    assert result.delivery is not None and result.delivery.attempts == 0
     rid = result.delivery.redemption_id
     async with db.begin() as conn:
-        # The request that recorded it holds a lease; the retry loop must wait.
-        assert await store.claim_due_delivery(conn, NOW) is None
-    later = NOW + store.INLINE_DELIVERY_LEASE
-    async with db.begin() as holder:
-        held = await store.lock_delivery(holder, rid)
-        assert held is not None
-        async with db.begin() as other:
-            assert await store.claim_due_delivery(other, later) is None  # skipped while locked
-            assert await store.lock_delivery(other, rid) is None
-        await store.settle_delivered(holder, held, later)
+        # The request that recorded it gets the first try; the retry loop waits.
+        assert await store.claim_due_delivery(conn, NOW, LEASE) is None
+        first = await store.claim_delivery(conn, rid, NOW, LEASE)
+        assert first is not None and first.attempts == 1
+        assert await store.claim_delivery(conn, rid, NOW, LEASE) is None  # only once
+    # The first attempt dies after sending (no outcome recorded): nobody may try again
+    # until its lease is over, then the loop claims attempt 2.
     async with db.begin() as conn:
-        assert await store.claim_due_delivery(conn, later) is None
-        assert await store.count_pending(conn) == 0
+        assert (
+            await store.claim_due_delivery(conn, NOW + LEASE - dt.timedelta(seconds=1), LEASE)
+            is None
+        )
+        second = await store.claim_due_delivery(conn, NOW + LEASE, LEASE)
+        assert second is not None and second.attempts == 2
+    async with db.begin() as conn:
+        # The late first attempt cannot overwrite what the newer one will decide.
+        assert await store.settle_delivered(conn, first, NOW) is False
+        assert await store.reschedule(conn, first, NOW, "late") is False
+        assert await store.settle_delivered(conn, second, NOW + LEASE) is True
+        assert await store.count_pending(conn) == (0, None)
         view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
     assert view is not None
     assert view.link.state is LinkState.REDEEMED
     assert view.answer is not None
     assert view.answer.state is RedemptionState.DELIVERED
-
-
-async def test_reschedule_then_undeliverable(db: AsyncEngine, keyring: Keyring) -> None:
-    issued = await issue(db, keyring)
-    delivery = (await redeem(db, keyring, issued.tokens["deny"])).delivery
-    assert delivery is not None
-    async with db.begin() as conn:
-        await store.reschedule(conn, delivery, NOW + dt.timedelta(seconds=5), "engine down")
-    async with db.begin() as conn:
-        due = await store.claim_due_delivery(conn, NOW + dt.timedelta(seconds=5))
-        assert due is not None
-        assert due.attempts == 1
-        await store.settle_undeliverable(conn, due, NOW, "process ended")
     async with db.connect() as conn:
-        view = await store.find_link(conn, h(keyring, issued.tokens["deny"]))
-    assert view is not None
-    assert view.link.state is LinkState.UNDELIVERABLE
+        delivered = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(audit_events.c.action == "delivered")
+            )
+        ).scalar_one()
+    assert delivered == 1
+
+
+async def test_two_claimers_never_share_an_answer(db: AsyncEngine, keyring: Keyring) -> None:
+    issued = await issue(db, keyring)
+    await redeem(db, keyring, issued.tokens["approve"])
+    later = NOW + store.INLINE_DELIVERY_LEASE
+
+    async def claim() -> object:
+        async with db.begin() as conn:
+            return await store.claim_due_delivery(conn, later, LEASE)
+
+    claims = await asyncio.gather(*(claim() for _ in range(10)))
+    assert sum(c is not None for c in claims) == 1
+
+
+async def test_reschedule_then_undeliverable_closes_the_group(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    spec = ActionSpec("remind", "Remind me", max_uses=3)
+    issued = await issue(db, keyring, request(actions=(*request().actions, spec), exclusive=False))
+    recorded = (await redeem(db, keyring, issued.tokens["remind"])).delivery
+    assert recorded is not None
+    async with db.begin() as conn:
+        first = await store.claim_delivery(conn, recorded.redemption_id, NOW, LEASE)
+        assert first is not None
+        assert await store.reschedule(conn, first, NOW + dt.timedelta(seconds=5), "engine down")
+    async with db.begin() as conn:
+        due = await store.claim_due_delivery(conn, NOW + dt.timedelta(seconds=5), LEASE)
+        assert due is not None and due.attempts == 2
+        assert await store.settle_undeliverable(conn, due, NOW, "ended", close_group=True)
+    async with db.connect() as conn:
+        states = dict((await conn.execute(sa.select(links.c.action, links.c.state))).all())
+    # No answer can reach an ended instance: every link of the group is closed.
+    assert states == {
+        "approve": "revoked",
+        "deny": "revoked",
+        "other": "revoked",
+        "remind": "revoked",
+    }
 
 
 async def test_revoke_by_instance_group_and_action(db: AsyncEngine, keyring: Keyring) -> None:
