@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import exc as sa_exc
 
-from tokenstore.errors import StoreUnavailable
+from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from worker.errors import EngineError, ModelingError
 
 # Camunda keeps the error message in a short column; details have room for the rest.
@@ -91,6 +91,15 @@ def choose_outcome(
     """Complete with the handler's variables, or fail: incident, or retry later."""
     if not isinstance(result, BaseException):
         return Complete(result)
+    if isinstance(result, GroupAlreadyUsed):
+        # Retrying cannot help: the links are in people's hands, and replacing them would
+        # break them. An operator decides (the task's earlier attempt completed it, or not).
+        return Failure(
+            _clip(f"{topic}: {result}", MAX_ERROR_MESSAGE_CHARS),
+            _clip(str(result), MAX_ERROR_DETAILS_CHARS),
+            retries=0,
+            retry_timeout=dt.timedelta(0),
+        )
     if isinstance(result, ModelingError):
         detail = result.detail or str(result)
         return Failure(

@@ -371,3 +371,25 @@ async def test_an_early_use_settling_late_does_not_settle_the_last_use(
         await store.settle_delivered(conn, last, NOW)
         view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
     assert view is not None and view.link.state is LinkState.REDEEMED
+
+
+async def test_the_final_use_settles_the_link_whatever_the_clocks_say(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    spec = ActionSpec("remind", "Remind me", max_uses=2)
+    issued = await issue(db, keyring, request(actions=(spec,), exclusive=False))
+    # A link server with a fast clock records the first use "after" the final one.
+    fast = NOW + dt.timedelta(seconds=3)
+    first = (await redeem(db, keyring, issued.tokens["remind"], now=fast)).delivery
+    final = (await redeem(db, keyring, issued.tokens["remind"], now=NOW)).delivery
+    assert first is not None and final is not None
+    async with db.begin() as conn:
+        claimed_first = await store.claim_delivery(conn, first.redemption_id, fast, LEASE)
+        claimed_final = await store.claim_delivery(conn, final.redemption_id, NOW, LEASE)
+        assert claimed_first is not None and claimed_final is not None
+        assert await store.settle_delivered(conn, claimed_first, fast)
+        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+        assert view is not None and view.link.state is LinkState.PENDING
+        assert await store.settle_delivered(conn, claimed_final, fast)
+        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+    assert view is not None and view.link.state is LinkState.REDEEMED

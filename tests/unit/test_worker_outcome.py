@@ -8,7 +8,7 @@ import httpx
 import pytest
 import sqlalchemy.exc as sa_exc
 
-from tokenstore.errors import StoreUnavailable
+from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from worker.backoff import MAX_DELAY_S, backoff_delay
 from worker.errors import EngineError, ModelingError
 from worker.outcome import (
@@ -88,6 +88,13 @@ def test_unknown_errors_retry_with_a_traceback() -> None:
 @pytest.mark.parametrize(("task_retries", "left"), [(None, 3), (3, 2), (1, 0), (0, 0)])
 def test_retries_count_down_from_the_policy(task_retries: int | None, left: int) -> None:
     assert retries_left(task_retries, POLICY) == left
+
+
+def test_links_already_in_use_become_an_incident_at_once() -> None:
+    outcome = choose_outcome("issue-token", GroupAlreadyUsed("g-1"), None, POLICY)
+    assert isinstance(outcome, Failure)
+    assert outcome.incident
+    assert outcome.message.startswith("issue-token: The task was delivered again, but its links")
 
 
 def test_the_last_retry_becomes_an_incident() -> None:
