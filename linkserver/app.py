@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 16 * 1024
 LEASE_MARGIN_S = 5
 # An unanswered correlation is looked at again only after this many correlation timeouts.
 SETTLE_TIMEOUTS = 3
-ATTEMPT_CALLS = 3
+ATTEMPT_CALLS = 4
 
 # aiohttp's default access log prints the request line, token included.
 RUNNER_OPTIONS: dict[str, Any] = {
@@ -105,8 +105,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         not_yet_window=settings.not_yet_window,
         settle_after_timeout=settings.correlation_timeout * SETTLE_TIMEOUTS,
     )
-    # An attempt makes up to three calls (history, message, instance), each bounded by the
-    # timeout, and a request it leaves unanswered may keep the engine busy for the settle time.
+    # An attempt makes up to four calls (history, message, instance, history again), each
+    # bounded by the timeout; a request it leaves unanswered may keep the engine busy for the
+    # settle time after that.
     attempt_lease = (
         settings.correlation_timeout * ATTEMPT_CALLS
         + policy.settle_after_timeout
