@@ -1,4 +1,4 @@
-"""Use a link: verify, record the answer under row locks, deliver it. Shared by pages and API."""
+"""Use a link: verify, record the answer under row locks, then deliver it (pages and API)."""
 
 from __future__ import annotations
 
