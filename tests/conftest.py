@@ -83,6 +83,17 @@ async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[services.PostgresCluster, str]]:
+    """A migrated database in a cluster of the test's own, which it may stop and start."""
+    with services.local_cluster() as cluster:
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("outage")))
+        url = _with_database(cluster.url, "outage")
+        command.upgrade(alembic_config(url), "head")
+        yield cluster, url
+
+
 @pytest.fixture(scope="session")
 def keyring() -> Keyring:
     return Keyring.parse(SIGNING_KEYS)

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +120,24 @@ def settings_for(database_url: str, keyring: Keyring, camunda_url: str, **change
         **changes,
     }
     return Settings(database_url=database_url, keyring=keyring, camunda_url=camunda_url, **values)
+
+
+@asynccontextmanager
+async def serving(
+    database_url: str,
+    db: AsyncEngine,
+    rest: EngineRest,
+    keyring: Keyring,
+    camunda_url: str,
+    models: Mapping[str, str],
+    **settings_changes: Any,
+) -> AsyncIterator[Harness]:
+    """Deploy the models (name -> BPMN XML), serve a link server, and hand out a Harness."""
+    for name, xml in models.items():
+        rest.deploy_xml(name, xml)
+    settings = settings_for(database_url, keyring, camunda_url, **settings_changes)
+    async with link_server(settings) as base, aiohttp.ClientSession() as http:
+        yield Harness(base, http, db, rest, keyring)
 
 
 async def page(h: Harness, method: str, url: str, **kw: Any) -> tuple[int, str, Any]:

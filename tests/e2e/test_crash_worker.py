@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
-from alembic import command
-from psycopg import sql
 
 from tests.camunda_rest import EngineRest
-from tests.conftest import alembic_config
 from tests.e2e.worker_process import link_rows, running_worker
 from tests.faultproxy import Fault, FaultProxy, Rule
 from tests.harness import wait_until
-from tests.services import PostgresCluster, local_cluster
+from tests.services import PostgresCluster
 
 COMPLETE = r"/external-task/[^/]+/complete$"
 PUBLIC_URL = "http://links.test"
@@ -68,17 +62,6 @@ async def test_sigkill_between_insert_and_complete_leaves_one_live_set(
     assert set(urls) == {"link_approve", "link_deny"}
     assert _audit_actions(database_url) == ["issued", "reissued"]
     assert engine_rest.external_tasks(pid, "issue-token") == []
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[tuple[PostgresCluster, str]]:
-    with local_cluster() as cluster:
-        name = f"worker_outage_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(cluster.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = cluster.url.rsplit("/", 1)[0] + "/" + name
-        command.upgrade(alembic_config(url), "head")
-        yield cluster, url
 
 
 async def test_postgres_restart_fails_tasks_with_retries_then_recovers(

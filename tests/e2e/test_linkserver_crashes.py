@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.camunda_rest import EngineRest
-from tests.conftest import alembic_config
 from tests.e2e.linkserver_process import LinkServerProcess, running_linkserver, start_linkserver
 from tests.faultproxy import Fault, FaultProxy, Rule
 from tests.harness import WAIT_FOR_DECISION, Harness, page, wait_until
-from tests.services import PostgresCluster, local_cluster
+from tests.services import PostgresCluster
 from tokenstore.db import create_engine
 from tokenstore.tables import links, redemptions
 from tokenstore.tokens import Keyring
@@ -177,29 +174,14 @@ async def test_sigterm_drains_an_inflight_answer_and_exits_cleanly(
         _discard(server)
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own, so it can be stopped without harming the others."""
-    with local_cluster() as cluster:
-        name = f"outage_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(cluster.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = cluster.url.rsplit("/", 1)[0] + "/" + name
-        from alembic import command
-
-        command.upgrade(alembic_config(url), "head")
-        cluster.database_url = url  # type: ignore[attr-defined]
-        yield cluster
-
-
 async def test_postgres_restart_gives_503_then_recovers_by_itself(
-    own_postgres: PostgresCluster,
+    own_postgres: tuple[PostgresCluster, str],
     camunda_url: str,
     engine_rest: EngineRest,
     keyring: Keyring,
     http: aiohttp.ClientSession,
 ) -> None:
-    url: str = own_postgres.database_url  # type: ignore[attr-defined]
+    cluster, url = own_postgres
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     db = create_engine(url)
     try:
@@ -221,7 +203,7 @@ async def test_postgres_restart_gives_503_then_recovers_by_itself(
                     await asyncio.sleep(0.02)
 
             loader = asyncio.create_task(load())
-            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.to_thread(cluster.stop)
             status, html, _ = await page(h, "GET", h.url(token))
             assert status == 503 and "try again" in html and "Traceback" not in html
             status, html, _ = await page(h, "POST", h.url(token))
@@ -232,7 +214,7 @@ async def test_postgres_restart_gives_503_then_recovers_by_itself(
                 assert r.status == 503
             async with http.get(f"{server.base_url}/healthz") as r:
                 assert r.status == 200  # alive: a restart would not help
-            await asyncio.to_thread(own_postgres.start)
+            await asyncio.to_thread(cluster.start)
 
             async def ready() -> bool:
                 async with http.get(f"{server.base_url}/readyz") as r:

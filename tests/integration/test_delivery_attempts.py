@@ -17,7 +17,13 @@ from linkserver.delivery import Deliverer
 from linkserver.retry import DeliveryPolicy
 from tests.camunda_rest import EngineRest
 from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for, wait_until
+from tests.harness import (
+    WAIT_FOR_DECISION,
+    Harness,
+    page,
+    serving,
+    wait_until,
+)
 from tests.integration.test_multi_use import REMINDERS, reminder_link
 from tokenstore import store, tokens
 from tokenstore.model import ClientInfo
@@ -33,13 +39,17 @@ LEASE = dt.timedelta(seconds=2)
 async def harness(
     database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
 ) -> AsyncIterator[Harness]:
-    engine_rest.deploy_xml("reminders", REMINDERS)
-    engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    settings = settings_for(
-        database_url, keyring, proxy.url, correlation_timeout=dt.timedelta(seconds=1)
-    )
-    async with link_server(settings) as base, aiohttp.ClientSession() as http:
-        yield Harness(base, http, db, engine_rest, keyring)
+    models = {"reminders": REMINDERS, "wait-for-decision": WAIT_FOR_DECISION}
+    async with serving(
+        database_url,
+        db,
+        engine_rest,
+        keyring,
+        proxy.url,
+        models,
+        correlation_timeout=dt.timedelta(seconds=1),
+    ) as h:
+        yield h
 
 
 async def _states(db: AsyncEngine) -> list[str]:

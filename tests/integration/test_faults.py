@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.camunda_rest import EngineRest
 from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for, wait_until
+from tests.harness import (
+    WAIT_FOR_DECISION,
+    Harness,
+    link_server,
+    page,
+    serving,
+    settings_for,
+    wait_until,
+)
 from tokenstore.tables import audit_events, redemptions
 from tokenstore.tokens import Keyring
 
@@ -28,12 +36,16 @@ MESSAGE = r"/message$"
 async def harness(
     database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
 ) -> AsyncIterator[Harness]:
-    engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    settings = settings_for(
-        database_url, keyring, proxy.url, correlation_timeout=dt.timedelta(seconds=1)
-    )
-    async with link_server(settings) as base, aiohttp.ClientSession() as http:
-        yield Harness(base, http, db, engine_rest, keyring)
+    async with serving(
+        database_url,
+        db,
+        engine_rest,
+        keyring,
+        proxy.url,
+        {"wait-for-decision": WAIT_FOR_DECISION},
+        correlation_timeout=dt.timedelta(seconds=1),
+    ) as h:
+        yield h
 
 
 async def _state(h: Harness, token: str) -> str:

@@ -8,14 +8,19 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.camunda_rest import EngineRest
 from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for, wait_until
+from tests.harness import (
+    WAIT_FOR_DECISION,
+    Harness,
+    page,
+    serving,
+    wait_until,
+)
 from tokenstore.model import ActionSpec
 from tokenstore.tables import redemptions
 from tokenstore.tokens import Keyring
@@ -51,25 +56,33 @@ REMIND = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True
 async def direct(
     database_url: str, db: AsyncEngine, camunda_url: str, engine_rest: EngineRest, keyring: Keyring
 ) -> AsyncIterator[Harness]:
-    engine_rest.deploy_xml("reminders", REMINDERS)
-    engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    settings = settings_for(
-        database_url, keyring, camunda_url, not_yet_window=dt.timedelta(seconds=2)
-    )
-    async with link_server(settings) as base, aiohttp.ClientSession() as http:
-        yield Harness(base, http, db, engine_rest, keyring)
+    models = {"reminders": REMINDERS, "wait-for-decision": WAIT_FOR_DECISION}
+    async with serving(
+        database_url,
+        db,
+        engine_rest,
+        keyring,
+        camunda_url,
+        models,
+        not_yet_window=dt.timedelta(seconds=2),
+    ) as h:
+        yield h
 
 
 @pytest.fixture
 async def faulty(
     database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
 ) -> AsyncIterator[Harness]:
-    engine_rest.deploy_xml("reminders", REMINDERS)
-    settings = settings_for(
-        database_url, keyring, proxy.url, correlation_timeout=dt.timedelta(seconds=1)
-    )
-    async with link_server(settings) as base, aiohttp.ClientSession() as http:
-        yield Harness(base, http, db, engine_rest, keyring)
+    async with serving(
+        database_url,
+        db,
+        engine_rest,
+        keyring,
+        proxy.url,
+        {"reminders": REMINDERS},
+        correlation_timeout=dt.timedelta(seconds=1),
+    ) as h:
+        yield h
 
 
 async def reminder_link(h: Harness) -> tuple[str, str]:
