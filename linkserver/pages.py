@@ -12,6 +12,7 @@ from aiohttp import web
 from linkserver.presentation import HTTP_STATUS, Status, format_moment
 from tokenstore import inputs
 from tokenstore.model import LinkView
+from tokenstore.types import RedemptionState
 
 RECEIVED_REFRESH_S = 5
 
@@ -83,10 +84,10 @@ def _uses_notice(view: LinkView) -> str | None:
         return None
     left = link.max_uses - link.uses
     times = "once more" if left == 1 else f"{left} more times"
-    return (
-        f"Received: you chose “{answer.label}” on {format_moment(answer.answered_at)}. "
-        f"This link can be used {times}."
-    )
+    chose = f"you chose “{answer.label}” on {format_moment(answer.answered_at)}"
+    if answer.state is RedemptionState.UNDELIVERABLE:
+        return f"Your last answer ({chose}) came after the request had closed; it was not applied."
+    return f"Received: {chose}. This link can be used {times}."
 
 
 def outcome_page(status: Status, view: LinkView | None) -> web.Response:

@@ -182,3 +182,14 @@ async def test_slow_engine_before_a_repeatable_wait_still_one_correlation(
     await _all_settled(h)
     assert h.rest.correlation_count(pid) == 1
     assert proxy.count("POST", MESSAGE) == 1
+
+
+async def test_a_use_that_came_too_late_says_so_on_the_page(direct: Harness) -> None:
+    h = direct
+    pid = await h.instance(waiting=False)  # never reaches its message event
+    issued = await h.issue(pid, actions=(REMIND,), exclusive=False)
+    await page(h, "POST", h.url(issued.tokens["remind"]))
+    await _all_settled(h)  # the not-yet window (2 s) runs out
+    _, html, _ = await page(h, "GET", h.url(issued.tokens["remind"]))
+    assert "came after the request had closed; it was not applied" in html
+    assert h.rest.correlation_count(pid) == 0
