@@ -1,0 +1,76 @@
+"""The README's first command: ``make up`` (scripts/up.py) brings everything up and a printed
+link really answers the approval it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.services import ROOT
+
+UP_TIMEOUT_S = 240
+
+
+def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + UP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        content = log.read_text(errors="replace")
+        if text in content:
+            return content
+        if process.poll() is not None:
+            raise AssertionError(f"scripts/up.py exited early:\n{content[-4000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"scripts/up.py did not print {text!r}:\n{log.read_text()[-4000:]}")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def test_make_up_prints_links_that_answer_the_approval() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTION_LINKS_")}
+    fd, name = tempfile.mkstemp(prefix="action-links-up-", suffix=".log")
+    log = Path(name)
+    with os.fdopen(fd, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "scripts/up.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        content = _wait_for(log, "Ctrl-C stops everything.", process)
+        links = dict(re.findall(r"^\s+(approve|deny): (http://\S+)$", content, re.MULTILINE))
+        assert set(links) == {"approve", "deny"}, content[-2000:]
+        with urllib.request.urlopen(links["approve"], timeout=10) as response:
+            assert response.status == 200
+            assert "Confirm: Approve" in response.read().decode()
+        opener = urllib.request.build_opener(_NoRedirect)
+        request = urllib.request.Request(links["approve"], data=b"", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(request, timeout=30)
+        assert redirect.value.code == 303
+        with urllib.request.urlopen(links["approve"], timeout=10) as response:
+            assert "Answer recorded" in response.read().decode()
+        assert urllib.parse.urlparse(links["deny"]).path.startswith("/l/")
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=90)
+        tail = log.read_text(errors="replace")[-3000:]
+        log.unlink(missing_ok=True)
+    assert code == 0, tail
+    assert "Traceback" not in tail
