@@ -32,6 +32,12 @@ async def get_link(request: web.Request) -> web.StreamResponse:
     return web.json_response(describe(view, pages.now()))
 
 
+class _BadBody(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
 async def _answer_of(request: web.Request) -> dict[str, Any] | None:
     raw = await request.read()
     if not raw.strip():
@@ -39,30 +45,20 @@ async def _answer_of(request: web.Request) -> dict[str, Any] | None:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": {"code": "invalid_json", "message": str(exc)}}),
-            content_type="application/json",
-        ) from exc
+        raise _BadBody(400, "invalid_json", str(exc)) from exc
     if not isinstance(body, dict) or set(body) - {"input"}:
-        raise web.HTTPBadRequest(
-            text=json.dumps(
-                {"error": {"code": "invalid_body", "message": 'send {"input": {...}} or nothing'}}
-            ),
-            content_type="application/json",
-        )
+        raise _BadBody(400, "invalid_body", 'send {"input": {...}} or nothing')
     answer = body.get("input")
     if answer is not None and not isinstance(answer, dict):
-        raise web.HTTPUnprocessableEntity(
-            text=json.dumps(
-                {"error": {"code": "invalid_input", "message": "input must be an object"}}
-            ),
-            content_type="application/json",
-        )
+        raise _BadBody(422, "invalid_input", "input must be an object")
     return answer
 
 
 async def redeem_link(request: web.Request) -> web.StreamResponse:
-    answer = await _answer_of(request)
+    try:
+        answer = await _answer_of(request)
+    except _BadBody as bad:
+        return error(bad.status, bad.code, bad.message)
     used = await request.app[REDEEMER].use(
         request.match_info["token"], answer, client_info(request)
     )

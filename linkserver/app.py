@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from linkserver import pages
+from linkserver import api, pages
 from linkserver.appkeys import DB, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
@@ -45,10 +45,6 @@ def _wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
 HTTP_ERRORS = {
     404: ("not_found", "Not found", "There is nothing at this address."),
     405: ("method_not_allowed", "Not allowed", "This address does not take that kind of request."),
@@ -63,15 +59,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except StoreUnavailable:
         if _wants_json(request):
-            return _json_error(
-                503, "unavailable", "the link store is unreachable; try again shortly"
-            )
+            return api.error(503, "unavailable", "the link store is unreachable; try again shortly")
         return pages.unavailable_page()
     except web.HTTPException as exc:
-        if exc.status in HTTP_ERRORS and exc.content_type != "application/json":
+        if exc.status in HTTP_ERRORS:
             code, heading, message = HTTP_ERRORS[exc.status]
             if _wants_json(request):
-                return _json_error(exc.status, code, message)
+                return api.error(exc.status, code, message)
             return pages.error_page(exc.status, heading, message)
         raise
     except Exception:
@@ -82,7 +76,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             extra={"action": "http_error"},
         )
         if _wants_json(request):
-            return _json_error(500, "internal", "something went wrong; try again shortly")
+            return api.error(500, "internal", "something went wrong; try again shortly")
         return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from aiohttp import web
@@ -52,7 +51,3 @@ class RedactingAccessLogger(AbstractAccessLogger):
             time * 1000,
             extra={"action": "http_access", "status": response.status},
         )
-
-
-def access_logger() -> logging.Logger:
-    return logging.getLogger("linkserver.access")

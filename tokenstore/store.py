@@ -42,7 +42,7 @@ from tokenstore.types import (
     TokenHash,
     new_id,
 )
-from tokenstore.variables import TypedValue, from_json_map, to_json_map
+from tokenstore.variables import from_json_map, to_json_map
 
 # How long a just-recorded answer waits for the request that recorded it to make the first
 # attempt, before the retry loop may claim it. Nothing has been sent yet, so it can be short.
@@ -252,13 +252,6 @@ def _group_columns() -> list[sa.Label[Any]]:
 
 def _group_part(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {c.name: row[f"g_{c.name}"] for c in link_groups.c}
-
-
-async def sibling_links(conn: AsyncConnection, group_id: GroupId) -> list[Link]:
-    rows = await conn.execute(
-        sa.select(links).where(links.c.group_id == group_id).order_by(links.c.position)
-    )
-    return [Link.from_row(r) for r in rows.mappings()]
 
 
 # --- redeem ------------------------------------------------------------------------------
@@ -729,7 +722,3 @@ async def reap_groups(
     )
     await _audit(conn, now, [_Event(AuditAction.REAPED, GroupId(gid)) for gid in deleted])
     return len(deleted)
-
-
-def typed_variables(values: Mapping[str, TypedValue]) -> dict[str, dict[str, Any]]:
-    return {name: value.to_camunda() for name, value in values.items()}
