@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from linkserver import pages
 from linkserver.appkeys import REDEEMER
 from linkserver.openapi import OPENAPI
 from linkserver.presentation import Status, describe
 from linkserver.views import client_info
+from tokenstore.types import utcnow
 
 # A use of a link that did not lead to an accepted answer, as HTTP status and error code.
 REFUSAL = {
@@ -29,7 +29,7 @@ async def get_link(request: web.Request) -> web.StreamResponse:
     view = await request.app[REDEEMER].look(request.match_info["token"])
     if view is None:
         return error(404, "invalid_token", "this link is not valid")
-    return web.json_response(describe(view, pages.now()))
+    return web.json_response(describe(view, utcnow()))
 
 
 class _BadBody(Exception):
@@ -68,7 +68,7 @@ async def redeem_link(request: web.Request) -> web.StreamResponse:
         return error(
             422, "invalid_input", "the input does not fit the form", fields=dict(used.input_errors)
         )
-    body = describe(used.view, pages.now())
+    body = describe(used.view, utcnow())
     status = Status(body["status"])
     if status in REFUSAL:
         http_status, code, message = REFUSAL[status]

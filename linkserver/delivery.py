@@ -35,7 +35,7 @@ from linkserver.retry import (
 )
 from tokenstore import store
 from tokenstore.model import Delivery
-from tokenstore.types import RedemptionId
+from tokenstore.types import RedemptionId, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,6 @@ LOOP_IDLE_S = 1.0
 NOISY_AFTER_ATTEMPTS = 3
 MAX_CONCURRENT_DELIVERIES = 8
 LOOP_ERROR_BACKOFF_CAP_S = 30.0
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -159,7 +158,3 @@ def error_page(status: int, heading: str, message: str) -> web.Response:
         message=message,
         description=None,
     )
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -13,14 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linkserver import metrics
-from linkserver.delivery import Deliverer, utcnow
+from linkserver.delivery import Deliverer
 from linkserver.retry import Delivered, Step, Undeliverable
 from tokenstore import store, tokens
 from tokenstore.decisions import Accept, RejectInput
 from tokenstore.errors import InvalidToken, StoreUnavailable
 from tokenstore.model import ClientInfo, LinkView
 from tokenstore.tokens import Keyring
-from tokenstore.types import LinkState, RedemptionState
+from tokenstore.types import LinkState, RedemptionState, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from linkserver import pages
 from linkserver.appkeys import REDEEMER, SETTINGS
 from linkserver.presentation import Status, status_of
 from tokenstore.model import ClientInfo
+from tokenstore.types import utcnow
 
 
 def client_info(request: web.Request) -> ClientInfo:
@@ -22,7 +23,7 @@ def client_info(request: web.Request) -> ClientInfo:
 async def show_link(request: web.Request) -> web.StreamResponse:
     """Safe for mail scanners and chat previews: reads, never writes."""
     view = await request.app[REDEEMER].look(request.match_info["token"])
-    status = status_of(view, pages.now())
+    status = status_of(view, utcnow())
     if status is Status.OPEN and view is not None:
         return pages.confirm_page(view)
     return pages.outcome_page(status, view)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tokenstore import store
 from tokenstore.db import create_engine
 from tokenstore.settings import Settings
+from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ async def reap(
 async def reap_once(settings: Settings) -> int:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        await reap(engine, dt.datetime.now(dt.UTC), settings.retention, settings.reap_batch)
+        await reap(engine, utcnow(), settings.retention, settings.reap_batch)
     finally:
         await engine.dispose()
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
 from typing import NewType
@@ -54,3 +55,8 @@ class AuditAction(enum.StrEnum):
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def utcnow() -> dt.datetime:
+    """The one clock of both daemons: aware, in UTC, as every timestamp column is."""
+    return dt.datetime.now(dt.UTC)

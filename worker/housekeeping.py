@@ -7,13 +7,13 @@ workers reaping at once share the work instead of waiting on each other.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokenstore.reaper import reap
 from tokenstore.settings import Settings
+from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ async def reap_periodically(db: AsyncEngine, settings: Settings, stop: asyncio.E
     """Reap now and then every ``settings.reap_interval`` until ``stop`` is set."""
     while not stop.is_set():
         try:
-            await reap(db, dt.datetime.now(dt.UTC), settings.retention, settings.reap_batch)
+            await reap(db, utcnow(), settings.retention, settings.reap_batch)
         except Exception as exc:
             # The database may be away for a while; the next round tries again.
             log.warning("reaping failed: %s", exc, extra={"action": "reap_failed"})

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tokenstore import store
 from tokenstore.model import IssuedGroup
 from tokenstore.tokens import Keyring
+from tokenstore.types import utcnow
 from tokenstore.variables import format_date
 from worker.engine import EngineClient
 from worker.errors import ModelingError
@@ -31,10 +32,6 @@ ISSUE_TOKEN = "issue-token"  # noqa: S105 - a topic name, not a secret
 REVOKE_TOKENS = "revoke-tokens"
 
 Variables = dict[str, dict[str, Any]]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
