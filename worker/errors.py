@@ -27,3 +27,16 @@ class EngineError(WorkerError):
     def transient(self) -> bool:
         """No answer, or a server-side error: trying again later may work."""
         return self.status is None or self.status >= 500
+
+
+class InstanceNotVisible(EngineError):
+    """Cannot see the process instance: check the worker's engine permissions and tenants."""
+
+    def __init__(self, detail: str, status: int | None = None) -> None:
+        super().__init__(detail, status)
+        self.args = (f"{(self.__doc__ or '').strip()} {detail}",)
+
+    @property
+    def transient(self) -> bool:
+        # A grant or a tenant membership an operator can add; never proof the instance ended.
+        return True
