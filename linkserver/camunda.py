@@ -229,6 +229,9 @@ def classify(status: int, text: str) -> Attempt:
     if status == 400 or (status == 500 and exception in REFUSING_EXCEPTIONS):
         # The engine read the request and refused it for good; its transaction rolled back.
         return Attempt(CorrelationResult.REFUSED, _refusal(status, exception, text))
+    if status == 500 and exception in TRANSIENT_EXCEPTIONS:
+        # The engine answered and rolled back: nothing arrived, and a later try may pass.
+        return Attempt(CorrelationResult.UNREACHABLE, _refusal(status, exception, text))
     if status >= 500:
         # A gateway's 502/504 can come while the engine still works on the request.
         return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}", True)

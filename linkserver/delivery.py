@@ -219,11 +219,12 @@ class Deliverer:
             return
         metrics.DELIVERIES.labels(result).inc()
         log.log(level, text, extra=extra)
+        if isinstance(step, RetryAt) and step.invisible:
+            self._say_invisible()
 
     def _retry_log(self, delivery: Delivery, step: RetryAt) -> tuple[str, int, str]:
         text = f"delivery will be retried: {step.error}"
-        if step.invisible:
-            self._say_invisible()
+        if step.invisible:  # said once an interval instead, by _say_invisible
             return "invisible", logging.DEBUG, text
         # Quiet for the usual "not yet"; loud once it keeps failing.
         level = logging.WARNING if delivery.attempts >= NOISY_AFTER_ATTEMPTS else logging.INFO

@@ -231,6 +231,12 @@ def test_engine_answers_are_classified(status: int, text: str, result: Correlati
     assert classify(status, text).result is result
 
 
+def test_a_conflict_inside_the_engine_is_retried_without_the_settle_wait() -> None:
+    attempt = classify(500, '{"type": "OptimisticLockingException", "message": "x"}')
+    assert attempt.result is CorrelationResult.UNREACHABLE and not attempt.maybe_arrived
+    assert attempt.detail == "HTTP 500 OptimisticLockingException: x"
+
+
 def test_a_refusal_names_the_engine_exception() -> None:
     body = '{"type": "ProcessEnginePersistenceException", "message": "value too long for type"}'
     attempt = classify(500, body)
