@@ -32,10 +32,6 @@ class EngineError(WorkerError):
 class InstanceNotVisible(EngineError):
     """Cannot see the process instance: check the worker's engine permissions and tenants."""
 
-    def __init__(self, detail: str, status: int | None = None) -> None:
-        super().__init__(detail, status)
-        self.args = (f"{(self.__doc__ or '').strip()} {detail}",)
-
     @property
     def transient(self) -> bool:
         # A grant or a tenant membership an operator can add; never proof the instance ended.
