@@ -107,7 +107,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         + policy.settle_after_timeout
         + dt.timedelta(seconds=LEASE_MARGIN_S)
     )
-    deliverer = Deliverer(engine, camunda, policy, attempt_lease)
+    # A click waits for a delivery slot no longer than one correlation may take.
+    deliverer = Deliverer(
+        engine, camunda, policy, attempt_lease, slot_wait=settings.correlation_timeout
+    )
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
     # Nothing is sent before the first claim, so the loop need wait only briefly for it.
     lease = settings.correlation_timeout + dt.timedelta(seconds=LEASE_MARGIN_S)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,24 @@ REDEMPTION_ID_VARIABLE = "actionLinkRedemptionId"
 ANSWER_MARKER_PREFIX = "actionLinkAnswer_"
 NO_MATCH_MARKER = "No process definition or execution matches the parameters"
 AMBIGUOUS_MARKER = "to a single execution"
+# Exception types in an engine's error body that mean "this request can never succeed as it
+# is" (a value too long for its column, a value of the wrong type): sending it again is futile.
+# A plain ProcessEngineException is left out: it also wraps passing troubles.
+REFUSING_EXCEPTIONS = frozenset(
+    {
+        "ProcessEnginePersistenceException",
+        "InvalidRequestException",
+        "RestException",
+        "NotValidException",
+        "NullValueException",
+        "BadUserRequestException",
+        "SpinDataFormatException",
+    }
+)
+# A 500 of these is a race inside the engine (another transaction won): trying later works.
+TRANSIENT_EXCEPTIONS = frozenset({"OptimisticLockingException", "CrdbTransactionRetryException"})
+# What the history says of an instance that will never take another message.
+ENDED_STATES = frozenset({"COMPLETED", "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"})
 
 
 class CorrelationResult(enum.StrEnum):
@@ -33,7 +52,17 @@ class CorrelationResult(enum.StrEnum):
     NO_MATCH = "no_match"  # nothing waits for this message (not yet, or no longer)
     AMBIGUOUS = "ambiguous"  # more than one execution waits for it
     UNREACHABLE = "unreachable"  # refused, timed out, 5xx
-    REJECTED = "rejected"  # another 4xx: auth, a misconfigured engine; try again later
+    REJECTED = "rejected"  # 401, 403, 404, ...: auth, a misconfigured engine; try again later
+    REFUSED = "refused"  # the engine processed it and can never accept it as it is
+
+
+class Visibility(enum.StrEnum):
+    """What the engine shows the link server of a process instance."""
+
+    RUNNING = "running"  # runtime or history shows it running
+    ENDED = "ended"  # the history says it completed or was terminated: positive evidence
+    INVISIBLE = "invisible"  # neither runtime nor history shows it: permissions, tenants, URL
+    UNKNOWN = "unknown"  # the engine did not answer usefully
 
 
 @dataclass(frozen=True)
@@ -73,17 +102,31 @@ class CamundaClient:
             return Attempt(CorrelationResult.UNREACHABLE, detail, maybe_arrived=True)
         return classify(status, text)
 
-    async def instance_alive(self, process_instance_id: str) -> bool | None:
-        """True while the instance runs, False once it has ended, None if we cannot tell."""
-        url = f"{self.base_url}/process-instance/{process_instance_id}"
+    async def instance_visibility(self, process_instance_id: str) -> Visibility:
+        """Whether the instance runs, has ended, or cannot be seen at all.
+
+        A 404 from the runtime API is no proof of an end: the engine also hides instances
+        the user may not read or whose tenant it is not a member of. Only the history's
+        ``state`` (or ``endTime``) says that an instance has ended.
+        """
+        runtime = await self._get_json(f"{self.base_url}/process-instance/{process_instance_id}")
+        if runtime is None:
+            return Visibility.UNKNOWN
+        if runtime.status == 200:
+            return Visibility.RUNNING
+        history = await self._get_json(
+            f"{self.base_url}/history/process-instance/{process_instance_id}"
+        )
+        if history is None:
+            return Visibility.UNKNOWN
+        return visibility_of(runtime.status, history.status, history.body)
+
+    async def _get_json(self, url: str) -> _Response | None:
         try:
             async with self._session.get(url) as response:
-                if response.status == 200:
-                    return True
-                if response.status == 404:
-                    return False
-                return None
-        except (TimeoutError, aiohttp.ClientError, OSError):
+                text = await response.text()
+                return _Response(response.status, _json_or_none(text))
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
             return None
 
     async def redemption_arrived(self, delivery: Delivery) -> bool | None:
@@ -106,6 +149,44 @@ class CamundaClient:
         if not isinstance(payload, dict) or not isinstance(payload.get("count"), int):
             return None
         return bool(payload["count"] > 0)
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: Any
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def visibility_of(runtime_status: int, history_status: int, history: Any) -> Visibility:
+    """The pure rule behind ``instance_visibility``: only the history proves an end."""
+    if runtime_status == 200:
+        return Visibility.RUNNING
+    if runtime_status not in (403, 404):
+        return Visibility.UNKNOWN
+    if history_status in (403, 404):
+        return Visibility.INVISIBLE
+    if history_status != 200 or not isinstance(history, dict):
+        return Visibility.UNKNOWN
+    if history.get("state") in ENDED_STATES or history.get("endTime"):
+        return Visibility.ENDED
+    # The history shows it running while the runtime API hides it (READ_HISTORY without
+    # READ): it runs, so the not-yet window applies as usual.
+    return Visibility.RUNNING
+
+
+def engine_exception(text: str) -> str | None:
+    """The exception type an engine error body names (``{"type": …, "message": …}``)."""
+    body = _json_or_none(text)
+    if isinstance(body, dict) and isinstance(body.get("type"), str):
+        return str(body["type"])
+    return None
 
 
 def _typed(values: dict[str, TypedValue] | Any) -> dict[str, dict[str, Any]]:
@@ -144,9 +225,23 @@ def classify(status: int, text: str) -> Attempt:
         return Attempt(CorrelationResult.NO_MATCH, text[:500])
     if status == 400 and AMBIGUOUS_MARKER in text:
         return Attempt(CorrelationResult.AMBIGUOUS, text[:500])
+    exception = engine_exception(text)
+    if status == 400 or (status == 500 and exception in REFUSING_EXCEPTIONS):
+        # The engine read the request and refused it for good; its transaction rolled back.
+        return Attempt(CorrelationResult.REFUSED, _refusal(status, exception, text))
+    if status == 500 and exception in TRANSIENT_EXCEPTIONS:
+        # The engine answered and rolled back: nothing arrived, and a later try may pass.
+        return Attempt(CorrelationResult.UNREACHABLE, _refusal(status, exception, text))
     if status >= 500:
         # A gateway's 502/504 can come while the engine still works on the request.
         return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}", True)
     if status in (408, 429):
         return Attempt(CorrelationResult.UNREACHABLE, f"HTTP {status}: {text[:400]}")
     return Attempt(CorrelationResult.REJECTED, f"HTTP {status}: {text[:400]}")
+
+
+def _refusal(status: int, exception: str | None, text: str) -> str:
+    body = _json_or_none(text)
+    message = body.get("message") if isinstance(body, dict) else None
+    detail = message if isinstance(message, str) else text
+    return f"HTTP {status} {exception or 'error'}: {detail[:300]}"

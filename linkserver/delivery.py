@@ -7,6 +7,10 @@ before the lease runs out, even if this one crashes or is cancelled after sendin
 the attempt holding the newest claim may record an outcome. Any attempt after the first asks
 the engine's history whether an earlier one arrived before it correlates again, which turns
 a lost response into a delivered answer instead of a second correlation.
+
+Clicks and the retry loop have delivery slots of their own: a click waits for one no longer
+than a correlation may take, then hands its answer to the retry loop (the person sees
+"Received"); the retry loop never waits behind clicks.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,8 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from linkserver import metrics
-from linkserver.camunda import Attempt, CamundaClient, CorrelationResult
+from linkserver.camunda import Attempt, CamundaClient, CorrelationResult, Visibility
 from linkserver.retry import (
+    INVISIBLE_ERROR,
     Delivered,
     DeliveryPolicy,
     RetryAt,
@@ -41,8 +47,12 @@ log = logging.getLogger(__name__)
 
 LOOP_IDLE_S = 1.0
 NOISY_AFTER_ATTEMPTS = 3
-MAX_CONCURRENT_DELIVERIES = 8
+MAX_CONCURRENT_DELIVERIES = 8  # first attempts, made by the requests of clicks
+MAX_CONCURRENT_RETRIES = 4  # attempts of the retry loop, on slots of its own
 LOOP_ERROR_BACKOFF_CAP_S = 30.0
+# "Cannot see the process instance" is said at most this often, however many answers wait.
+INVISIBLE_LOG_INTERVAL_S = 60.0
+DEFAULT_SLOT_WAIT = dt.timedelta(seconds=10)
 
 
 @dataclass
@@ -55,15 +65,29 @@ class Deliverer:
     attempt_lease: dt.timedelta
     clock: Callable[[], dt.datetime] = utcnow
     max_concurrent: int = MAX_CONCURRENT_DELIVERIES
+    max_concurrent_retries: int = MAX_CONCURRENT_RETRIES
+    # How long a click waits for a free slot before the retry loop takes its answer over:
+    # the correlation timeout, so nobody waits for a page much longer than one correlation.
+    slot_wait: dt.timedelta = DEFAULT_SLOT_WAIT
+    monotonic: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         # Attempts wait on the engine; capping them keeps the engine's slowness from
         # becoming ours everywhere. No database connection is held while they wait.
         self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._retry_slots = asyncio.Semaphore(self.max_concurrent_retries)
+        self._invisible_said_at: float | None = None
+        self._invisible_since_said = 0
 
     async def deliver_now(self, redemption_id: RedemptionId) -> Step | None:
         """The first attempt, by the request that recorded the answer; None if taken over."""
-        async with self._slots:
+        try:
+            async with asyncio.timeout(self.slot_wait.total_seconds()):
+                await self._slots.acquire()
+        except TimeoutError:
+            await self._hand_over(redemption_id)
+            return None
+        try:
             async with self.engine.begin() as conn:
                 delivery = await store.claim_delivery(
                     conn, redemption_id, self.clock(), self.attempt_lease
@@ -71,23 +95,58 @@ class Deliverer:
             if delivery is None:
                 return None  # the retry loop got there first, or it is settled
             return await self._attempt(delivery)
+        finally:
+            self._slots.release()
+
+    async def _hand_over(self, redemption_id: RedemptionId) -> None:
+        # Nothing was sent: let the retry loop take it now, not when the click's lease ends.
+        async with self.engine.begin() as conn:
+            released = await store.release_first_attempt(conn, redemption_id, self.clock())
+        log.info(
+            "no free delivery slot; the retry loop takes the answer over",
+            extra={
+                "action": "delivery_handed_over",
+                "redemption_id": str(redemption_id),
+                "released": released,
+            },
+        )
 
     async def deliver_one_due(self) -> bool:
         """Retry the most overdue answer, if any; True if there was one."""
-        async with self._slots:
+        attempt = await self.start_due()
+        if attempt is None:
+            return False
+        await attempt
+        return True
+
+    async def start_due(self) -> asyncio.Task[Step] | None:
+        """Claim the most overdue answer on a retry slot and attempt it in the background.
+
+        Waits for a free retry slot; None if nothing is due. The slot is freed when the
+        returned task ends.
+        """
+        await self._retry_slots.acquire()
+        try:
             async with self.engine.begin() as conn:
                 delivery = await store.claim_due_delivery(conn, self.clock(), self.attempt_lease)
-            if delivery is None:
-                return False
-            await self._attempt(delivery)
-            return True
+        except BaseException:
+            self._retry_slots.release()
+            raise
+        if delivery is None:
+            self._retry_slots.release()
+            return None
+        task = asyncio.create_task(self._attempt(delivery), name="delivery-retry")
+        task.add_done_callback(lambda _: self._retry_slots.release())
+        return task
 
     async def report_pending(self) -> None:
         async with self.engine.connect() as conn:
             count, oldest = await store.count_pending(conn)
+            invisible = await store.count_pending_with_error(conn, INVISIBLE_ERROR)
         metrics.PENDING.set(count)
         age = (self.clock() - oldest).total_seconds() if oldest else 0.0
         metrics.OLDEST_PENDING_AGE.set(age)
+        metrics.INVISIBLE_INSTANCES.set(invisible)
 
     async def _attempt(self, delivery: Delivery) -> Step:
         # Only a first claim is sure that nothing was sent before it.
@@ -97,22 +156,23 @@ class Deliverer:
             attempt = await self._look_in_history(delivery)
         if attempt is None:
             attempt = await self.camunda.correlate(delivery)
-        alive = None
+        visibility = Visibility.UNKNOWN
         if attempt.result is CorrelationResult.NO_MATCH:
-            alive = await self.camunda.instance_alive(delivery.process_instance_id)
+            visibility = await self.camunda.instance_visibility(delivery.process_instance_id)
         step = next_step(
             attempt,
-            alive,
+            visibility,
             delivery.attempts - 1,
             delivery.answered_at,
             self.clock(),
             self.policy,
             random.random(),
+            refusals_before=delivery.refusals,
         )
         if isinstance(step, Undeliverable) and earlier_may_have_arrived:
             step = await self._confirm_undeliverable(delivery, step)
         async with self.engine.begin() as conn:
-            await self._record(conn, delivery, step, ended=alive is False)
+            await self._record(conn, delivery, step)
         return step
 
     async def _look_in_history(self, delivery: Delivery) -> Attempt | None:
@@ -134,9 +194,7 @@ class Deliverer:
             return RetryAt(self.clock() + dt.timedelta(seconds=retry_s), "history not readable")
         return step
 
-    async def _record(
-        self, conn: AsyncConnection, delivery: Delivery, step: Step, ended: bool
-    ) -> None:
+    async def _record(self, conn: AsyncConnection, delivery: Delivery, step: Step) -> None:
         now = self.clock()
         extra = {
             "action": "delivery",
@@ -149,19 +207,44 @@ class Deliverer:
             result, level, text = "delivered", logging.INFO, "answer delivered"
         elif isinstance(step, Undeliverable):
             recorded = await store.settle_undeliverable(
-                conn, delivery, now, step.reason, close_group=ended
+                conn, delivery, now, step.reason, close_group=step.close_group, refused=step.refused
             )
-            result, level, text = "undeliverable", logging.WARNING, f"undeliverable: {step.reason}"
+            result = "refused" if step.refused else "undeliverable"
+            level, text = logging.WARNING, f"undeliverable: {step.reason}"
         else:
-            recorded = await store.reschedule(conn, delivery, step.at, step.error)
-            # Quiet for the usual "not yet"; loud once it keeps failing.
-            level = logging.WARNING if delivery.attempts >= NOISY_AFTER_ATTEMPTS else logging.INFO
-            result, text = "retry", f"delivery will be retried: {step.error}"
+            recorded = await store.reschedule(conn, delivery, step.at, step.error, step.refused)
+            result, level, text = self._retry_log(delivery, step)
         if not recorded:
             log.warning("a newer attempt took over; outcome dropped", extra=extra)
             return
         metrics.DELIVERIES.labels(result).inc()
         log.log(level, text, extra=extra)
+        if isinstance(step, RetryAt) and step.invisible:
+            self._say_invisible()
+
+    def _retry_log(self, delivery: Delivery, step: RetryAt) -> tuple[str, int, str]:
+        text = f"delivery will be retried: {step.error}"
+        if step.invisible:  # said once an interval instead, by _say_invisible
+            return "invisible", logging.DEBUG, text
+        # Quiet for the usual "not yet"; loud once it keeps failing.
+        level = logging.WARNING if delivery.attempts >= NOISY_AFTER_ATTEMPTS else logging.INFO
+        return "retry", level, text
+
+    def _say_invisible(self) -> None:
+        """Once an interval, not once an attempt: many answers may wait on one missing grant."""
+        self._invisible_since_said += 1
+        now = self.monotonic()
+        said = self._invisible_said_at
+        if said is not None and now - said < INVISIBLE_LOG_INTERVAL_S:
+            return
+        log.warning(
+            "%s (%d delivery attempts could not see their instance)",
+            INVISIBLE_ERROR,
+            self._invisible_since_said,
+            extra={"action": "instance_invisible", "attempts": self._invisible_since_said},
+        )
+        self._invisible_said_at = now
+        self._invisible_since_said = 0
 
 
 class DeliveryLoop:
@@ -172,6 +255,7 @@ class DeliveryLoop:
         self.idle_s = idle_s
         self._stopping = asyncio.Event()
         self._errors = 0
+        self._running: set[asyncio.Task[Step]] = set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -182,8 +266,7 @@ class DeliveryLoop:
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                while not self._stopping.is_set() and await self.deliverer.deliver_one_due():
-                    pass
+                await self._start_all_due()
                 await self.deliverer.report_pending()
                 self._errors = 0
                 wait_s = self.idle_s
@@ -202,3 +285,35 @@ class DeliveryLoop:
                 log.exception("delivery loop error", extra={"action": "delivery_loop_error"})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait_s)
+        # The attempts under way finish (the app gives the loop its grace period for them).
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _start_all_due(self) -> None:
+        """Start an attempt for every due answer, as many at once as there are retry slots."""
+        while not self._stopping.is_set():
+            attempt = await self.deliverer.start_due()
+            if attempt is None:
+                return
+            self._running.add(attempt)
+            attempt.add_done_callback(self._finished)
+
+    def _finished(self, attempt: asyncio.Task[Step]) -> None:
+        self._running.discard(attempt)
+        if attempt.cancelled():
+            return
+        exc = attempt.exception()
+        if exc is None:
+            return
+        # The answer stays pending; its lease runs out and the next attempt takes it.
+        if isinstance(exc, SQLAlchemyError | OSError):
+            log.warning(
+                "delivery attempt could not reach the database: %s",
+                type(exc).__name__,
+                extra={"action": "delivery_loop_error"},
+            )
+        else:
+            log.error(
+                "delivery attempt failed",
+                exc_info=exc,
+                extra={"action": "delivery_loop_error"},
+            )

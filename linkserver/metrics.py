@@ -14,7 +14,8 @@ REDEMPTIONS = Counter(
 )
 DELIVERIES = Counter(
     "action_links_deliveries",
-    "Attempts to deliver answers to Camunda by result (delivered, retry, undeliverable)",
+    "Attempts to deliver answers to Camunda by result (delivered, retry, undeliverable, "
+    "refused: the engine refused the answer for good, invisible: the instance cannot be seen)",
     ["result"],
     registry=REGISTRY,
 )
@@ -26,5 +27,11 @@ PENDING = Gauge(
 OLDEST_PENDING_AGE = Gauge(
     "action_links_oldest_pending_answer_age_seconds",
     "Age of the oldest answer still waiting for delivery; alert when it keeps growing",
+    registry=REGISTRY,
+)
+INVISIBLE_INSTANCES = Gauge(
+    "action_links_invisible_instances",
+    "Pending answers whose process instance the engine hides from the link server "
+    "(neither runtime nor history shows it): check its engine permissions and tenants",
     registry=REGISTRY,
 )

@@ -47,6 +47,7 @@ _LINK = {
                 "received",
                 "recorded",
                 "undeliverable",
+                "refused",
                 "answered_elsewhere",
                 "revoked",
                 "expired",

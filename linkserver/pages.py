@@ -84,6 +84,8 @@ def _uses_notice(view: LinkView) -> str | None:
     left = link.max_uses - link.uses
     times = "once more" if left == 1 else f"{left} more times"
     chose = f"you chose “{answer.label}” on {format_moment(answer.answered_at)}"
+    if answer.state is RedemptionState.UNDELIVERABLE and answer.refused:
+        return f"Your last answer ({chose}) could not be applied by the system handling it."
     if answer.state is RedemptionState.UNDELIVERABLE:
         return f"Your last answer ({chose}) came after the request had closed; it was not applied."
     return f"Received: {chose}. This link can be used {times}."
@@ -113,6 +115,11 @@ def _outcome_text(status: Status, view: LinkView | None) -> tuple[str, str]:
         Status.UNDELIVERABLE: (
             "This request is no longer open",
             f"You chose {chosen}, but the request had already closed, so it was not applied.",
+        ),
+        Status.REFUSED: (
+            "Your answer could not be applied",
+            f"You chose {chosen}, but the system handling the request refused it, "
+            "so it was not applied. Please tell whoever sent you this link.",
         ),
         Status.ANSWERED_ELSEWHERE: (
             "Already answered",

@@ -16,6 +16,7 @@ class Status(enum.StrEnum):
     RECEIVED = "received"  # answer recorded, delivery under way
     RECORDED = "recorded"  # answer delivered to the process
     UNDELIVERABLE = "undeliverable"  # answer recorded, but the request had closed
+    REFUSED = "refused"  # answer recorded, but the process engine could not apply it
     ANSWERED_ELSEWHERE = "answered_elsewhere"  # another link of the group was used
     REVOKED = "revoked"  # withdrawn by the process
     EXPIRED = "expired"
@@ -28,6 +29,7 @@ HTTP_STATUS = {
     Status.RECEIVED: 200,
     Status.RECORDED: 200,
     Status.UNDELIVERABLE: 200,
+    Status.REFUSED: 200,
     Status.ANSWERED_ELSEWHERE: 200,
     Status.REVOKED: 410,
     Status.EXPIRED: 410,
@@ -42,6 +44,8 @@ def status_of(view: LinkView | None, now: dt.datetime) -> Status:
     if state is LinkState.REVOKED:
         sibling_used = view.link.revoked_reason == RevokeReason.SIBLING_USED.value
         return Status.ANSWERED_ELSEWHERE if sibling_used and view.answer else Status.REVOKED
+    if state is LinkState.UNDELIVERABLE and view.answer and view.answer.refused:
+        return Status.REFUSED
     return {
         LinkState.ACTIVE: Status.OPEN,
         LinkState.PENDING: Status.RECEIVED,

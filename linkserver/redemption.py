@@ -133,6 +133,7 @@ def after_delivery(view: LinkView, step: Step | None) -> LinkView:
     answer = dataclasses.replace(
         view.answer,
         state=RedemptionState.DELIVERED if delivered else RedemptionState.UNDELIVERABLE,
+        refused=isinstance(step, Undeliverable) and step.refused,
     )
     link = view.link
     if link.state is LinkState.PENDING:

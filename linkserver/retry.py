@@ -5,10 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from linkserver.camunda import Attempt, CorrelationResult
+from linkserver.camunda import Attempt, CorrelationResult, Visibility
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
+# Deterministic refusals by the engine (a value its column cannot hold, a type it cannot
+# read) before an answer is given up: more than one, since a refusal that names no such
+# reason could still pass; few, since the person is waiting to hear.
+MAX_REFUSED_ATTEMPTS = 3
+# The error recorded while the engine hides the instance; operators count it (a gauge).
+INVISIBLE_ERROR = (
+    "cannot see the process instance: check the link server's engine permissions and tenants"
+)
 
 
 @dataclass(frozen=True)
@@ -30,12 +38,18 @@ class Delivered:
 @dataclass(frozen=True)
 class Undeliverable:
     reason: str
+    # The history shows the instance has ended: no sibling link can be answered either.
+    close_group: bool = False
+    # The engine refused the answer itself (the person's page says it could not be applied).
+    refused: bool = False
 
 
 @dataclass(frozen=True)
 class RetryAt:
     at: dt.datetime
     error: str
+    refused: bool = False  # this attempt counts towards MAX_REFUSED_ATTEMPTS
+    invisible: bool = False  # the engine hides the instance from the link server
 
 
 Step = Delivered | Undeliverable | RetryAt
@@ -50,32 +64,51 @@ def backoff_s(attempts: int, policy: DeliveryPolicy, jitter: float) -> float:
 
 def next_step(
     attempt: Attempt,
-    instance_alive: bool | None,
+    visibility: Visibility,
     attempts_before: int,
     answered_at: dt.datetime,
     now: dt.datetime,
     policy: DeliveryPolicy,
     jitter: float,
+    refusals_before: int = 0,
 ) -> Step:
     """From one attempt's result: delivered, too late for good, or to be retried.
 
-    ``instance_alive`` matters only for NO_MATCH: an ended instance will never take the
-    answer; a running one may simply not have reached its message event yet.
+    ``visibility`` matters only for NO_MATCH: an instance the history shows ended will
+    never take the answer; a running one may simply not have reached its message event yet;
+    one the engine hides (permissions, tenants) or an engine that does not answer proves
+    nothing, so the answer is kept. ``refusals_before`` counts earlier REFUSED attempts.
     """
     if attempt.result is CorrelationResult.DELIVERED:
         return Delivered()
     retry_at = now + dt.timedelta(seconds=backoff_s(attempts_before, policy, jitter))
     if attempt.result is CorrelationResult.NO_MATCH:
-        if instance_alive is False:
-            return Undeliverable("the process instance has ended")
-        if instance_alive and now - answered_at >= policy.not_yet_window:
-            return Undeliverable("the process no longer waits for this answer")
-        return RetryAt(retry_at, "no execution waits for the message yet")
+        return _no_match(visibility, retry_at, answered_at, now, policy)
     if attempt.result is CorrelationResult.AMBIGUOUS:
         # A model whose keys match several waiting executions: maybe one moves on soon.
         if now - answered_at >= policy.not_yet_window:
             return Undeliverable("more than one process waits for this answer")
         return RetryAt(retry_at, "more than one execution waits for the message")
+    if attempt.result is CorrelationResult.REFUSED:
+        if refusals_before + 1 >= MAX_REFUSED_ATTEMPTS:
+            return Undeliverable(f"the engine refused the answer: {attempt.detail}", refused=True)
+        return RetryAt(retry_at, attempt.detail or attempt.result.value, refused=True)
     if attempt.maybe_arrived:
         retry_at = max(retry_at, now + policy.settle_after_timeout)
     return RetryAt(retry_at, attempt.detail or attempt.result.value)
+
+
+def _no_match(
+    visibility: Visibility,
+    retry_at: dt.datetime,
+    answered_at: dt.datetime,
+    now: dt.datetime,
+    policy: DeliveryPolicy,
+) -> Step:
+    if visibility is Visibility.ENDED:
+        return Undeliverable("the process instance has ended", close_group=True)
+    if visibility is Visibility.INVISIBLE:
+        return RetryAt(retry_at, INVISIBLE_ERROR, invisible=True)
+    if visibility is Visibility.RUNNING and now - answered_at >= policy.not_yet_window:
+        return Undeliverable("the process no longer waits for this answer")
+    return RetryAt(retry_at, "no execution waits for the message yet")

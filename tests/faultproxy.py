@@ -1,8 +1,9 @@
 """A small fault-injecting HTTP proxy to put between our code and the real engine.
 
 Rules match by method and path and inject one fault for a number of requests: refuse the
-connection, delay, answer 503, or forward the request and then drop the response (the
-engine acted, the caller never hears of it). Everything else passes through unchanged.
+connection, delay, answer 503 (or any status and body), or forward the request and then drop
+the response (the engine acted, the caller never hears of it). Everything else passes through
+unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Fault(enum.Enum):
     HOLD = "hold"  # wait until released, then forward
     HOLD_THEN_RESET = "hold_then_reset"  # wait until released, then close: it never arrives
     GATEWAY_TIMEOUT = "gateway_timeout"  # answer 504 now, forward after delay_s anyway
+    RESPOND = "respond"  # answer status and body (JSON) without forwarding: the engine's words
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Rule:
     path: str = ".*"
     times: int | None = None  # None: until cleared
     delay_s: float = 0.0
+    status: int = 0  # for RESPOND
+    body: str = ""  # for RESPOND, sent as application/json
     release: asyncio.Event = field(default_factory=asyncio.Event)
     hits: int = 0
 
@@ -131,6 +135,8 @@ class FaultProxy:
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=499)
+        if rule and rule.fault is Fault.RESPOND:
+            return web.Response(status=rule.status, text=rule.body, content_type="application/json")
         if rule and rule.fault is Fault.UNAVAILABLE:
             return web.Response(status=503, text="injected 503")
         if rule and rule.fault is Fault.GATEWAY_TIMEOUT:

@@ -132,6 +132,8 @@ class Answer:
     answered_at: dt.datetime
     state: RedemptionState
     variables: Mapping[str, TypedValue]
+    # The engine refused it (an error of the engine's own, not a closed request).
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class Delivery:
     # Attempts claimed so far, this one included (0 before the first claim); the claim's
     # number fences the outcome: a newer attempt's claim makes this one's result void.
     attempts: int
+    # Attempts so far that the engine refused deterministically (see linkserver.retry).
+    refusals: int = 0
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,7 @@ async def _answer_for(conn: AsyncConnection, link: Link) -> Answer | None:
         answered_at=row["answered_at"],
         state=RedemptionState(row["state"]),
         variables=from_json_map(row["variables"]),
+        refused=row["state"] == RedemptionState.UNDELIVERABLE.value and row["refusals"] > 0,
     )
 
 
@@ -412,6 +413,7 @@ def _delivery_query() -> sa.Select[Any]:
             redemptions.c.variables,
             redemptions.c.answered_at,
             redemptions.c.attempts,
+            redemptions.c.refusals,
             links.c.group_id,
             link_groups.c.message_name,
             link_groups.c.correlate_by,
@@ -440,6 +442,7 @@ def _delivery_from_row(row: Mapping[Any, Any]) -> Delivery:
         variables=from_json_map(row["variables"]),
         answered_at=row["answered_at"],
         attempts=row["attempts"],
+        refusals=row["refusals"],
     )
 
 
@@ -499,6 +502,27 @@ async def claim_due_delivery(
     return await _claim(conn, due, now, lease)
 
 
+async def release_first_attempt(
+    conn: AsyncConnection, redemption_id: RedemptionId, now: dt.datetime
+) -> bool:
+    """Hand a just-recorded answer to the retry loop at once: its first attempt never started.
+
+    Only while nobody has claimed it (``attempts`` 0), so nothing was sent and the lease the
+    use took for that first attempt protects nothing.
+    """
+    released = await conn.execute(
+        sa.update(redemptions)
+        .where(
+            redemptions.c.id == redemption_id,
+            redemptions.c.state == RedemptionState.PENDING.value,
+            redemptions.c.attempts == 0,
+        )
+        .values(next_attempt_at=now)
+        .returning(redemptions.c.id)
+    )
+    return released.scalar_one_or_none() is not None
+
+
 async def count_pending(conn: AsyncConnection) -> tuple[int, dt.datetime | None]:
     """How many answers wait for delivery, and when the oldest of them was given."""
     result = await conn.execute(
@@ -508,6 +532,17 @@ async def count_pending(conn: AsyncConnection) -> tuple[int, dt.datetime | None]
     )
     count, oldest = result.one()
     return int(count), oldest
+
+
+async def count_pending_with_error(conn: AsyncConnection, error: str) -> int:
+    """Pending answers whose last attempt failed with exactly ``error`` (over all servers)."""
+    result = await conn.execute(
+        sa.select(sa.func.count()).where(
+            redemptions.c.state == RedemptionState.PENDING.value,
+            redemptions.c.last_error == error,
+        )
+    )
+    return int(result.scalar_one())
 
 
 def _this_attempt(delivery: Delivery) -> sa.ColumnElement[bool]:
@@ -529,11 +564,19 @@ async def settle_undeliverable(
     now: dt.datetime,
     reason: str,
     close_group: bool = False,
+    refused: bool = False,
 ) -> bool:
     """Record that the process will never take this answer; with ``close_group`` (the
-    instance has ended) its other links close too, since no answer could ever arrive."""
+    history shows the instance has ended) its other links close too, since no answer could
+    ever arrive. ``refused``: the engine refused this attempt too, and it counts."""
     settled = await _settle(
-        conn, delivery, now, RedemptionState.UNDELIVERABLE, LinkState.UNDELIVERABLE, reason
+        conn,
+        delivery,
+        now,
+        RedemptionState.UNDELIVERABLE,
+        LinkState.UNDELIVERABLE,
+        reason,
+        refusals=delivery.refusals + 1 if refused else delivery.refusals,
     )
     if settled and close_group:
         closed = await conn.execute(
@@ -561,11 +604,18 @@ async def _settle(
     state: RedemptionState,
     link_state: LinkState,
     reason: str | None,
+    refusals: int | None = None,
 ) -> bool:
     settled = await conn.execute(
         sa.update(redemptions)
         .where(_this_attempt(delivery))
-        .values(state=state.value, settled_at=now, next_attempt_at=None, last_error=reason)
+        .values(
+            state=state.value,
+            settled_at=now,
+            next_attempt_at=None,
+            last_error=reason,
+            refusals=delivery.refusals if refusals is None else refusals,
+        )
         .returning(redemptions.c.id)
     )
     if settled.scalar_one_or_none() is None:
@@ -597,12 +647,21 @@ async def _settle(
 
 
 async def reschedule(
-    conn: AsyncConnection, delivery: Delivery, next_attempt_at: dt.datetime, error: str
+    conn: AsyncConnection,
+    delivery: Delivery,
+    next_attempt_at: dt.datetime,
+    error: str,
+    refused: bool = False,
 ) -> bool:
+    """Try again at ``next_attempt_at``; ``refused`` counts this attempt as an engine refusal."""
     rescheduled = await conn.execute(
         sa.update(redemptions)
         .where(_this_attempt(delivery))
-        .values(next_attempt_at=next_attempt_at, last_error=error[:1000])
+        .values(
+            next_attempt_at=next_attempt_at,
+            last_error=error[:1000],
+            refusals=delivery.refusals + 1 if refused else delivery.refusals,
+        )
         .returning(redemptions.c.id)
     )
     return rescheduled.scalar_one_or_none() is not None

@@ -88,6 +88,9 @@ redemptions = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("answered_at", TZ, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # Attempts the engine refused for good reasons of its own (the answer can never be
+    # stored as it is); a bounded number of them makes the answer undeliverable.
+    sa.Column("refusals", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("next_attempt_at", TZ),
     sa.Column("settled_at", TZ),
     sa.Column("last_error", sa.Text),

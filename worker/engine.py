@@ -8,6 +8,7 @@ extendLock and unlock, and turns every refusal into EngineError.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,11 @@ from camunda.utils.response_utils import get_response_error_message
 from camunda.variables.variables import Variables
 
 from tokenstore.settings import Settings
-from worker.errors import EngineError
+from worker.errors import EngineError, InstanceNotVisible
 
 HTTP_TIMEOUT_S = 30.0
+# The engine's message for a 404 of a variable the instance does not have.
+VARIABLE_ABSENT = re.compile(r"^process instance variable with name .* does not exist$", re.S)
 # The long poll's HTTP request may take this much longer than the poll itself.
 LONG_POLL_SLACK_S = 10.0
 
@@ -156,11 +159,28 @@ class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
                 )
             except httpx.HTTPError as exc:
                 raise EngineError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-            if response.status_code == httpx.codes.NOT_FOUND:
+            if _variable_absent(response):
                 continue
+            if response.status_code in (httpx.codes.FORBIDDEN, httpx.codes.NOT_FOUND):
+                # Hidden from us (a grant, a tenant) or a wrong URL: no proof of anything.
+                raise InstanceNotVisible(
+                    f"GET {url}: HTTP {response.status_code}", response.status_code
+                )
             _raise_for_status(response)
             values[name] = response.json()
         return values
+
+
+def _variable_absent(response: httpx.Response) -> bool:
+    """The engine's 404 for a variable the instance does not have (and only that one)."""
+    if response.status_code != httpx.codes.NOT_FOUND:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    message = body.get("message") if isinstance(body, dict) else None
+    return isinstance(message, str) and VARIABLE_ABSENT.match(message) is not None
 
 
 def _raise_for_status(response: httpx.Response) -> None:

@@ -27,3 +27,12 @@ class EngineError(WorkerError):
     def transient(self) -> bool:
         """No answer, or a server-side error: trying again later may work."""
         return self.status is None or self.status >= 500
+
+
+class InstanceNotVisible(EngineError):
+    """Cannot see the process instance: check the worker's engine permissions and tenants."""
+
+    @property
+    def transient(self) -> bool:
+        # A grant or a tenant membership an operator can add; never proof the instance ended.
+        return True

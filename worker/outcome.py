@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import exc as sa_exc
 
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
-from worker.errors import EngineError, ModelingError
+from worker.errors import EngineError, InstanceNotVisible, ModelingError
 
 # Camunda keeps the error message in a short column; details have room for the rest.
 MAX_ERROR_MESSAGE_CHARS = 500
@@ -77,6 +77,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _what_failed(exc: BaseException) -> str:
+    if isinstance(exc, InstanceNotVisible):
+        return "cannot see the process instance: check the worker's engine permissions and tenants"
     if isinstance(exc, EngineError | httpx.HTTPError):
         return "the Camunda engine did not answer"
     return "the link database is unreachable"

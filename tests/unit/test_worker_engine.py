@@ -145,7 +145,9 @@ async def test_process_variables_leaves_out_the_absent() -> None:
         assert request.url.params["deserializeValue"] == "false"
         if request.url.path.endswith("/billId"):
             return httpx.Response(200, json={"type": "String", "value": "B-1", "valueInfo": {}})
-        return httpx.Response(404, json={"type": "InvalidRequestException", "message": "none"})
+        # The engine's own words (Camunda 7.24): only these mean "absent".
+        message = "process instance variable with name dueOn does not exist"
+        return httpx.Response(404, json={"type": "InvalidRequestException", "message": message})
 
     client = client_with(answer, [])
     values = await client.process_variables("pi-1", ["billId", "dueOn"])
