@@ -220,11 +220,14 @@ async def check_database(database_url: str) -> tuple[Finding, ...]:
         async with engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
+        # The driver's own first line ("connection refused", "database … does not exist")
+        # names host and port, never the password.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
         return (
             Finding(
                 logging.WARNING,
                 "preflight_database_unreachable",
-                f"the database is unreachable ({type(exc).__name__}); calls will be retried",
+                f"the database is unreachable ({reason}); calls will be retried",
                 ExitCode.DATABASE_UNREACHABLE,
             ),
         )

@@ -276,10 +276,22 @@ def test_check_exit_codes_for_what_is_unreachable(database_url: str, command: st
     engine_down = run_check(command, database_url, dead, {})
     assert engine_down.returncode == 3, engine_down.stderr
     assert f"the engine at {dead} is unreachable" in engine_down.stderr
-    no_database = f"postgresql://nobody@127.0.0.1:{services.free_port()}/none"
+    no_database = f"postgresql://nobody:pw-in-url@127.0.0.1:{services.free_port()}/none"
     database_down = run_check(command, no_database, dead, {})
     assert database_down.returncode == 4, database_down.stderr
-    assert "the database is unreachable" in database_down.stderr
+    assert "the database is unreachable (connection failed" in database_down.stderr
+    assert "pw-in-url" not in database_down.stderr
+
+
+def test_daemons_start_while_the_engine_is_unreachable(database_url: str) -> None:
+    """An engine may come up after the daemons: the check warns, and they serve anyway."""
+    dead = f"http://127.0.0.1:{services.free_port()}/engine-rest"
+    warning = f"WARNING linkserver.preflight the engine at {dead} is unreachable"
+    with running_linkserver(database_url, dead) as server:
+        assert warning in server.log_text()
+    with running_worker(database_url, dead, "http://links.test") as worker:
+        assert warning.replace("linkserver", "worker") in worker.log_text()
+        assert worker.stop() == 0
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
