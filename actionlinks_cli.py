@@ -34,8 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("worker", help="serve the issue-token and revoke-tokens topics")
-    commands.add_parser("serve", help="run the link server")
+    check_help = (
+        "only check the database, the engine and the engine user's permissions, then exit: "
+        "0 all pass, 1 refused (credentials or a permission), 3 engine unreachable, "
+        "4 database unreachable"
+    )
+    worker = commands.add_parser("worker", help="serve the issue-token and revoke-tokens topics")
+    worker.add_argument("--check", action="store_true", help=check_help)
+    serve = commands.add_parser("serve", help="run the link server")
+    serve.add_argument("--check", action="store_true", help=check_help)
     commands.add_parser("reap", help="expire and delete old links once, then exit")
     return parser
 
@@ -53,12 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"action-links: {exc}", file=sys.stderr)
         return 2
     if args.command == "worker":
+        from worker import preflight
         from worker.daemon import run_worker
 
+        if args.check:
+            return asyncio.run(preflight.check_command(settings))
         return asyncio.run(run_worker(settings))
     if args.command == "serve":
+        from linkserver import preflight as link_preflight
         from linkserver.app import run_server
 
+        if args.check:
+            return asyncio.run(link_preflight.check_command(settings))
         return asyncio.run(run_server(settings))
     from tokenstore.reaper import reap_once
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from linkserver import api, pages
+from linkserver import api, pages, preflight
 from linkserver.appkeys import DB, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
@@ -132,6 +132,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 async def run_server(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
+    await preflight.log_checks(settings)
     app = create_app(settings)
     runner = web.AppRunner(
         app, shutdown_timeout=settings.shutdown_grace.total_seconds(), **RUNNER_OPTIONS

@@ -11,6 +11,9 @@ from alembic import context
 from tokenstore.settings import sqlalchemy_url
 from tokenstore.tables import metadata
 
+# Any fixed 64-bit number works, as long as nothing else on the server uses it for a lock.
+MIGRATION_LOCK_KEY = -5325074876496860869  # first 8 bytes of sha256("action-links migrations")
+
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -37,11 +40,25 @@ def run_offline() -> None:
 def run_online() -> None:
     engine = sa.create_engine(_url(), poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=metadata, transaction_per_migration=True
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        # Several replicas may run ``alembic upgrade head`` as they start. A session lock
+        # makes them take turns: the later ones wait, then read the version the first one
+        # wrote and have nothing left to do. The lock outlives the commit (which hands
+        # alembic a connection outside a transaction, so it commits per migration) and ends
+        # with the unlock, or with the connection should the process die.
+        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            context.configure(
+                connection=connection, target_metadata=metadata, transaction_per_migration=True
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.rollback()
+            connection.execute(
+                sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+            connection.commit()
     engine.dispose()
 
 

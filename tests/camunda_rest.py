@@ -12,9 +12,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 class EngineRest:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, auth: tuple[str, str] | None = None) -> None:
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=30)
+        # ``auth``: basic auth, for an engine with authorization on (tests/authz.py).
+        self.http = httpx.Client(base_url=base_url, timeout=30, auth=auth)
 
     def close(self) -> None:
         self.http.close()

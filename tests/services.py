@@ -173,6 +173,9 @@ def engine_answers(rest_url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{rest_url}/engine", timeout=2) as response:
             return bool(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        # An engine with basic auth on its REST API asks who we are: it is up.
+        return exc.code == 401
     except (urllib.error.URLError, OSError):
         return False
 
@@ -206,7 +209,9 @@ def _wait_for_engine(rest_url: str, process: subprocess.Popen[bytes] | None, log
 
 
 @contextlib.contextmanager
-def local_engine(port: int | None = None) -> Iterator[str]:
+def local_engine(port: int | None = None, *, auth: bool = False) -> Iterator[str]:
+    """The Maven-built engine on a free port; ``auth`` switches on Camunda authorization and
+    HTTP basic auth on the REST API (the ``auth`` Spring profile; admin ``demo``/``demo``)."""
     jar = build_engine()
     port = port or free_port()
     java = shutil.which("java")
@@ -216,7 +221,8 @@ def local_engine(port: int | None = None) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [java, "-Xmx768m", "-XX:TieredStopAtLevel=1", "-jar", str(jar),
-             f"--server.port={port}", "--server.address=127.0.0.1"],
+             f"--server.port={port}", "--server.address=127.0.0.1",
+             *(["--spring.profiles.active=auth"] if auth else [])],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     rest_url = f"http://127.0.0.1:{port}/engine-rest"
@@ -252,4 +258,21 @@ def camunda() -> Iterator[str]:
             yield rest_url
         return
     with local_engine() as rest_url:
+        yield rest_url
+
+
+@contextlib.contextmanager
+def camunda_with_authorization() -> Iterator[str]:
+    """A second engine with authorization and basic auth on, for the permission tests.
+
+    Always the local Maven-built engine (its ``auth`` profile), unless
+    ``ACTION_LINKS_TEST_CAMUNDA_AUTH_URL`` names one configured the same way (admin demo/demo).
+    """
+    url = os.environ.get("ACTION_LINKS_TEST_CAMUNDA_AUTH_URL")
+    if url:
+        if not engine_answers(url.rstrip("/")):
+            raise ServiceUnavailable(f"ACTION_LINKS_TEST_CAMUNDA_AUTH_URL={url} does not answer")
+        yield url.rstrip("/")
+        return
+    with local_engine(auth=True) as rest_url:
         yield rest_url

@@ -19,6 +19,7 @@ import httpx
 
 from tokenstore.db import create_engine
 from tokenstore.settings import Settings
+from worker import preflight
 from worker.backoff import backoff_delay
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
 from worker.errors import EngineError, ModelingError
@@ -243,6 +244,7 @@ class Worker:
 
 async def run_worker(settings: Settings) -> int:
     """Serve the topics and reap until SIGTERM or SIGINT; 0 after a clean stop."""
+    await preflight.log_checks(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)

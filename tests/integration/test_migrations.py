@@ -3,9 +3,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import uuid
 
 import psycopg
 from alembic import command
+from alembic.script import ScriptDirectory
+from psycopg import sql
 
 from tests.conftest import alembic_config
 from tests.services import ROOT
@@ -20,6 +23,39 @@ def _tables(url: str) -> set[str]:
             " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
         ).fetchall()
     return {row[0] for row in rows}
+
+
+def test_three_parallel_upgrades_on_an_empty_database(postgres_server: str) -> None:
+    """Replicas that each run ``alembic upgrade head`` at start take turns (advisory lock)."""
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{postgres_server.rpartition('/')[0]}/{name}"
+    env = {"ACTION_LINKS_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "alembic", "upgrade", "head"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [p.communicate(timeout=120) for p in processes]
+        assert [p.returncode for p in processes] == [0, 0, 0], outputs
+        assert _tables(url) == TABLES
+        with psycopg.connect(url) as conn:
+            versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        assert versions == [(head,)]
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:

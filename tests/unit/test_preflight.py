@@ -1,0 +1,109 @@
+"""The start-up check's rules, with the engine's answers scripted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import pytest
+
+from tokenstore.preflight import (
+    PROCESS_DEFINITIONS,
+    PROCESS_INSTANCES,
+    ExitCode,
+    Finding,
+    Get,
+    Reply,
+    Report,
+    Requirement,
+    Unreachable,
+    check_engine,
+    grant,
+)
+
+URL = "http://engine.test/engine-rest"
+READS: tuple[tuple[str, Mapping[str, str]], ...] = (("/process-instance/count", {}),)
+EITHER = Requirement(
+    (grant(PROCESS_INSTANCES, "UPDATE"), grant(PROCESS_DEFINITIONS, "UPDATE_INSTANCE")),
+    "to correlate",
+)
+
+
+def engine(
+    read: Reply | Unreachable, granted: set[str], check: Reply | None = None
+) -> tuple[Get, list[str]]:
+    asked: list[str] = []
+
+    async def get(path: str, params: Mapping[str, str]) -> Reply | Unreachable:
+        if path != "/authorization/check":
+            return read
+        asked.append(params["permissionName"])
+        if check is not None:
+            return check
+        return Reply(200, {"authorized": params["permissionName"] in granted})
+
+    return get, asked
+
+
+async def findings(get: Get, user: str | None = "links") -> Report:
+    return Report(await check_engine(get, URL, user, READS, (EITHER,)))
+
+
+async def test_the_second_alternative_is_enough() -> None:
+    get, asked = engine(Reply(200, {"count": 0}), {"UPDATE_INSTANCE"})
+    report = await findings(get)
+    assert report.findings == () and report.exit_code == ExitCode.OK
+    assert asked == ["UPDATE", "UPDATE_INSTANCE"]
+
+
+async def test_a_missing_permission_names_every_alternative_and_why() -> None:
+    get, _ = engine(Reply(200, {"count": 0}), set())
+    (finding,) = (await findings(get)).findings
+    assert finding.level == logging.ERROR and finding.exit_code == ExitCode.REFUSED
+    assert finding.message == (
+        "the engine user 'links' lacks UPDATE on process instances or UPDATE_INSTANCE on "
+        "process definitions (all, '*'): needed to correlate"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "action", "text"),
+    [
+        (Reply(401, None), "preflight_credentials_refused", "refused the credentials"),
+        (Reply(403, {"message": "no way"}), "preflight_forbidden", "(403): no way"),
+        (Reply(404, None), "preflight_engine_error", "the engine's REST base, …/engine-rest?"),
+        (Reply(500, {"message": "boom"}), "preflight_engine_error", "answered 500: boom"),
+    ],
+)
+async def test_a_refused_read_stops_the_check(reply: Reply, action: str, text: str) -> None:
+    get, asked = engine(reply, set())
+    (finding,) = (await findings(get)).findings
+    assert (finding.action, finding.exit_code) == (action, ExitCode.REFUSED)
+    assert text in finding.message
+    assert asked == []
+
+
+async def test_an_unreachable_engine_is_a_warning_with_its_own_exit_code() -> None:
+    get, _ = engine(Unreachable("ConnectError"), set())
+    (finding,) = (await findings(get)).findings
+    assert finding.level == logging.WARNING
+    assert finding.exit_code == ExitCode.ENGINE_UNREACHABLE
+    assert f"the engine at {URL} is unreachable (ConnectError)" in finding.message
+
+
+async def test_an_engine_that_does_not_authenticate_is_not_checked() -> None:
+    get, _ = engine(Reply(200, {"count": 0}), set(), check=Reply(401, {"message": "x"}))
+    report = await findings(get, user=None)
+    (finding,) = report.findings
+    assert finding.level == logging.INFO and report.exit_code == ExitCode.OK
+    assert "does not authenticate callers" in finding.message
+
+
+def test_the_worst_finding_sets_the_exit_code() -> None:
+    report = Report(
+        (
+            Finding(logging.ERROR, "a", "a", ExitCode.REFUSED),
+            Finding(logging.WARNING, "b", "b", ExitCode.DATABASE_UNREACHABLE),
+        )
+    )
+    assert report.exit_code == ExitCode.DATABASE_UNREACHABLE
