@@ -210,7 +210,7 @@ def test_every_supported_keyword_is_accepted() -> None:
                     "minLength": 2,
                     "maxLength": 8,
                     "pattern": "^[A-Z]+$",
-                    "format": "hostname",
+                    "format": "email",
                 },
                 "size": {"type": "string", "enum": ["S", "M", "L"]},
             },

@@ -269,7 +269,7 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
     (
         "reserved variable",
         {"actions": _actions({"name": "a", "variables": {"actionLinkRedemptionId": "x"}})},
-        "action 'a': actionLinkRedemptionId is set by the link server",
+        "action 'a': 'actionLinkRedemptionId' starts with 'actionLink', which is reserved",
     ),
     (
         "max uses zero",
