@@ -256,7 +256,7 @@ def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]
     # declare has no type to send it as.
     errors = {str(name): "unexpected field" for name in values if name not in declared}
     for name, value in values.items():
-        if name in declared and (problem := _unsendable(value)):
+        if name in declared and (problem := _unsendable(declared[name], value)):
             errors[name] = problem
     for error in Draft202012Validator(_for_jsonschema(schema)).iter_errors(values):
         if error.validator == "additionalProperties" and not error.path:
@@ -284,8 +284,8 @@ def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]
     return result
 
 
-def _unsendable(value: object) -> str | None:
-    """What no field can take, whatever its schema says: Camunda could not store it."""
+def _unsendable(prop: Mapping[str, Any], value: object) -> str | None:
+    """What no field can take, whatever else its schema says: Camunda could not store it."""
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
     if (
@@ -294,8 +294,8 @@ def _unsendable(value: object) -> str | None:
         and not INT64_MIN <= value <= INT64_MAX
     ):
         return f"must be between {INT64_MIN} and {INT64_MAX}"
-    if isinstance(value, str):
-        return text_problem(value)
+    if isinstance(value, str) and prop.get("type") == "string":
+        return text_problem(value)  # any other type reports a string as the wrong type
     return None
 
 
