@@ -288,12 +288,11 @@ def _unsendable(prop: Mapping[str, Any], value: object) -> str | None:
     """What no field can take, whatever else its schema says: Camunda could not store it."""
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and not INT64_MIN <= value <= INT64_MAX
-    ):
-        return f"must be between {INT64_MIN} and {INT64_MAX}"
+    # A whole float (1e300) counts as an integer to JSON Schema, so it is held to Long too.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        whole = isinstance(value, int) or prop.get("type") == "integer"
+        if whole and not INT64_MIN <= value <= INT64_MAX:
+            return f"must be between {INT64_MIN} and {INT64_MAX}"
     if isinstance(value, str) and prop.get("type") == "string":
         return text_problem(value)  # any other type reports a string as the wrong type
     return None
