@@ -91,7 +91,8 @@ def _infer(value: object) -> TypedValue:
     if isinstance(value, bool):
         return TypedValue("Boolean", value)
     if isinstance(value, int):
-        return TypedValue("Integer" if INT32_MIN <= value <= INT32_MAX else "Long", value)
+        # Through typed(): a number beyond a Long is refused, not sent to fail in Camunda.
+        return typed(value, "Integer" if INT32_MIN <= value <= INT32_MAX else "Long")
     if isinstance(value, float):
         return typed(value, "Double")
     if isinstance(value, str):
