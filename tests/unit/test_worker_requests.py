@@ -563,7 +563,7 @@ def test_names_camunda_and_juel_accept_may_be_bound_and_asked_for() -> None:
             "input": {"type": "object", "properties": {"montantÉ": {"type": "number"}}},
         }
     )
-    spec = parse_issue(task(actions=actions, correlateBy=None), NOW)
+    spec = parse_issue(task(actions=actions), NOW)
     action = spec.request.actions[0]
     assert set(action.variables) == {"Betrag_ü", "$total", "_x1"}
     assert action.input_schema is not None
