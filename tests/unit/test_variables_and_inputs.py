@@ -435,3 +435,12 @@ def test_utf16_units() -> None:
     assert utf16_units("abc") == 3
     assert utf16_units("\U0001f600") == 2
     assert utf16_units("é\U0001f600") == 3
+
+
+def test_jsonschema_never_runs_a_pattern_with_python_re() -> None:
+    # \pL is RE2 for "any letter"; Python's re refuses it, so had jsonschema checked or run
+    # the pattern with re, check_schema would refuse it and validate would raise re.error.
+    schema = _one(type="string", pattern="^\\pL+$")
+    assert inputs.validate(schema, {"f": "Größe"})["f"].value == "Größe"
+    with pytest.raises(InvalidInput):
+        inputs.validate(schema, {"f": "size 5"})
