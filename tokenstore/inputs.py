@@ -9,19 +9,18 @@ are matched by RE2, which cannot backtrack.
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import jsonschema
 import re2
 from jsonschema.validators import Draft202012Validator
 
+from tokenstore import formats
 from tokenstore.errors import InvalidInput, InvalidVariable
 from tokenstore.variables import (
     INT32_MAX,
@@ -71,7 +70,6 @@ PROPERTY_KEYWORDS = (
 # multiple of 0.01), and it treats format as a mere annotation.
 OWN_KEYWORDS = frozenset({"pattern", "minLength", "maxLength", "multipleOf", "format"})
 NUMBER_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
-FORMATS = ("email", "date", "date-time", "uri", "uuid")
 # The deepest a schema this product accepts can be: object > properties > field > enum > value.
 MAX_SCHEMA_DEPTH = 6
 NO_FORMATS = jsonschema.FormatChecker(formats=())
@@ -137,10 +135,10 @@ def _check_property(name: str, prop: Mapping[str, Any]) -> None:
         bound = prop.get(keyword)
         if isinstance(bound, float) and not math.isfinite(bound):
             raise InvalidVariable(f"{what}: {keyword} must be a finite number")
-    if "format" in prop and (kind != "string" or prop["format"] not in FORMATS):
+    if "format" in prop and (kind != "string" or prop["format"] not in formats.FORMATS):
         raise InvalidVariable(
             f"{what}: format {prop['format']!r} is not supported; a string may have "
-            f"format {', '.join(FORMATS)}"
+            f"format {', '.join(formats.FORMATS)}"
         )
     if "pattern" in prop:
         try:
@@ -335,10 +333,8 @@ def _string_problem(prop: Mapping[str, Any], value: str) -> str | None:
             return "this field cannot be checked; please ask for a new link"
         if matcher.search(value) is None:
             return "has the wrong format"
-    checker = _FORMAT_CHECKS.get(str(prop.get("format")))
-    if checker is not None and not checker(value):
-        return f"must be {_FORMAT_WORDS[str(prop['format'])]}"
-    return None
+    expected = formats.mismatch(prop.get("format"), value)
+    return f"must be {expected}" if expected else None
 
 
 def _multiple_problem(step: object, value: int | float) -> str | None:
@@ -358,86 +354,6 @@ def _multiple_problem(step: object, value: int | float) -> str | None:
 def _exact(number: int | float) -> decimal.Decimal:
     # repr is the shortest text that reads back as the same double: what the person typed.
     return decimal.Decimal(number if isinstance(number, int) else repr(number))
-
-
-def _is_email(text: str) -> bool:
-    local, at, domain = text.rpartition("@")
-    labels = domain.split(".")
-    return (
-        bool(at and local)
-        and "@" not in local
-        and len(labels) > 1
-        and all(labels)
-        and not any(char.isspace() or char < " " for char in text)
-    )
-
-
-def _is_date(text: str) -> bool:
-    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not text.replace("-", "").isdecimal():
-        return False
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return text.isascii()
-
-
-def _is_date_time(text: str) -> bool:
-    # RFC 3339: full-date "T" full-time with a zone; Python's fromisoformat is laxer alone.
-    if len(text) < 20 or not text.isascii() or text[10] not in "Tt" or not _is_date(text[:10]):
-        return False
-    time_part = text[11:]
-    zone_at = max(time_part.rfind("+"), time_part.rfind("-"))
-    if time_part[-1] in "Zz":
-        clock, zone = time_part[:-1], "+00:00"
-    elif zone_at > 0:
-        clock, zone = time_part[:zone_at], time_part[zone_at:]
-    else:
-        return False
-    whole, _, fraction = clock.partition(".")
-    if len(whole) != 8 or (clock.count(".") and not fraction.isdecimal()) or len(zone) != 6:
-        return False
-    try:
-        dt.datetime.fromisoformat(f"{text[:10]}T{whole}{zone}")
-    except ValueError:
-        return False
-    return whole[2] == whole[5] == ":" and zone[3] == ":"
-
-
-def _is_uri(text: str) -> bool:
-    if any(char.isspace() or char < " " for char in text):
-        return False
-    try:
-        parts = urlsplit(text)
-        _ = parts.port  # raises for a port that is not a number
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
-def _is_uuid(text: str) -> bool:
-    groups = text.split("-")
-    return (
-        [len(g) for g in groups] == [8, 4, 4, 4, 12]
-        and text.isascii()
-        and all(c in "0123456789abcdefABCDEF" for g in groups for c in g)
-    )
-
-
-_FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
-    "email": _is_email,
-    "date": _is_date,
-    "date-time": _is_date_time,
-    "uri": _is_uri,
-    "uuid": _is_uuid,
-}
-_FORMAT_WORDS = {
-    "email": "an email address",
-    "date": "a date such as 2026-12-01",
-    "date-time": "a date and time such as 2026-12-01T09:00:00Z",
-    "uri": "a web address starting with http:// or https://",
-    "uuid": "a UUID such as 123e4567-e89b-12d3-a456-426614174000",
-}
 
 
 def _to_typed(kind: object, value: Any) -> TypedValue:
