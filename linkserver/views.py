@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.multipart import BadContentDispositionHeader
 
 from linkserver import pages
 from linkserver.appkeys import REDEEMER, SETTINGS
@@ -14,8 +15,9 @@ from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
 # What aiohttp raises for a form it cannot read: a malformed multipart body, an unknown or
-# non-text charset, bytes that are not in the charset claimed.
-UNREADABLE_FORM = (ValueError, LookupError, AssertionError)
+# non-text charset, bytes that are not in the charset claimed. A garbled Content-Disposition
+# is only a warning (then a nameless field, a ValueError) unless warnings are errors.
+UNREADABLE_FORM = (ValueError, LookupError, AssertionError, BadContentDispositionHeader)
 
 
 def client_info(request: web.Request) -> ClientInfo:

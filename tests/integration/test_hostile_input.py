@@ -209,6 +209,13 @@ FORM_CASES: list[tuple[str, bytes, str, int, str]] = [
         "could not be read",
     ),
     (
+        "multipart garbled disposition",
+        b'--xyz\r\nContent-Disposition: zzz;;;"\r\n\r\nv\r\n--xyz--\r\n',
+        MULTIPART,
+        400,
+        "could not be read",
+    ),
+    (
         "multipart cut short",
         b'--xyz\r\nContent-Disposition: form-data; name="note"\r\n\r\nv',
         MULTIPART,
