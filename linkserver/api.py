@@ -13,6 +13,8 @@ from linkserver.presentation import Status, describe
 from linkserver.views import client_info
 from tokenstore.types import utcnow
 
+# {"input": {"field": value}} is three levels; anything far deeper is not an answer.
+MAX_BODY_DEPTH = 16
 # A use of a link that did not lead to an accepted answer, as HTTP status and error code.
 REFUSAL = {
     Status.ANSWERED_ELSEWHERE: (409, "answered_elsewhere", "another link of this request was used"),
@@ -42,16 +44,52 @@ async def _answer_of(request: web.Request) -> dict[str, Any] | None:
     raw = await request.read()
     if not raw.strip():
         return None
+    text = _decoded(raw, request.charset)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _BadBody(400, "invalid_json", str(exc)) from exc
+        body = json.loads(text)
+    except RecursionError as exc:
+        # The body is capped at 16 KiB, but that is enough brackets to exhaust the stack.
+        raise _BadBody(400, "invalid_json", "the body nests too deeply") from exc
+    except ValueError as exc:  # also a number of more digits than Python will read
+        raise _BadBody(400, "invalid_json", _first_line(str(exc))) from exc
+    if _nesting(body) > MAX_BODY_DEPTH:
+        # Parsed, but deeper than an answer can be; later code need not meet it at all.
+        raise _BadBody(400, "invalid_json", "the body nests too deeply")
     if not isinstance(body, dict) or set(body) - {"input"}:
         raise _BadBody(400, "invalid_body", 'send {"input": {...}} or nothing')
     answer = body.get("input")
     if answer is not None and not isinstance(answer, dict):
         raise _BadBody(422, "invalid_input", "input must be an object")
     return answer
+
+
+def _nesting(value: object) -> int:
+    """How deeply a JSON value nests, found without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_BODY_DEPTH:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
+    encoding = charset or "utf-8-sig"  # JSON is UTF-8; a byte order mark is tolerated
+    try:
+        return raw.decode(encoding)
+    except LookupError as exc:  # no such codec, or one that is no text encoding (zlib)
+        raise _BadBody(
+            400, "unsupported_charset", f"charset {encoding[:40]!r} is unknown; send UTF-8"
+        ) from exc
+    except ValueError as exc:  # UnicodeDecodeError and friends
+        raise _BadBody(400, "invalid_json", f"the body is not valid {encoding[:40]}") from exc
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0][:200] if message else "not JSON"
 
 
 async def redeem_link(request: web.Request) -> web.StreamResponse:

@@ -18,6 +18,7 @@ _ERROR = {
                         "invalid_token",
                         "invalid_json",
                         "invalid_body",
+                        "unsupported_charset",
                         "invalid_input",
                         "answered_elsewhere",
                         "revoked",
@@ -134,7 +135,9 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _link("Answer delivered, or the answer recorded earlier"),
                     "202": _link("Answer recorded; delivery to the process is under way"),
-                    "400": _err("invalid_json, invalid_body"),
+                    "400": _err(
+                        "invalid_json (also nested too deeply), invalid_body, unsupported_charset"
+                    ),
                     "404": _err("invalid_token"),
                     "409": _err("answered_elsewhere"),
                     "410": _err("revoked, expired"),

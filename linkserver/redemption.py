@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from linkserver import metrics
 from linkserver.delivery import Deliverer
 from linkserver.retry import Delivered, Step, Undeliverable
-from tokenstore import store, tokens
+from tokenstore import inputs, store, tokens
 from tokenstore.decisions import Accept, RejectInput
 from tokenstore.errors import InvalidToken, StoreUnavailable
 from tokenstore.model import ClientInfo, LinkView
@@ -68,17 +68,22 @@ class Redeemer:
         except InvalidToken:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
+        try:
+            async with self.engine.connect() as conn:
+                link = await store.link_to_answer(conn, token_hash)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if link is None:
+            metrics.REDEMPTIONS.labels("invalid_token").inc()
+            return Used(None)
+        # Checked here, holding no connection and no lock: a slow check must never keep a
+        # group locked. The schema of a link never changes, so the check holds under the lock.
+        checked = inputs.check(link.input_schema, answer, from_form=from_form)
         now = utcnow()
         try:
             async with self.engine.begin() as conn:
                 result = await store.redeem(
-                    conn,
-                    token_hash,
-                    answer,
-                    now,
-                    client,
-                    delivery_lease=self.delivery_lease,
-                    from_form=from_form,
+                    conn, token_hash, checked, now, client, delivery_lease=self.delivery_lease
                 )
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc

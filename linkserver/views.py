@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
+from aiohttp.multipart import BadContentDispositionHeader
 
 from linkserver import pages
 from linkserver.appkeys import REDEEMER, SETTINGS
 from linkserver.presentation import Status, status_of
 from tokenstore.model import ClientInfo
 from tokenstore.types import utcnow
+
+log = logging.getLogger(__name__)
+# What aiohttp raises for a form it cannot read: a malformed multipart body, an unknown or
+# non-text charset, bytes that are not in the charset claimed. A garbled Content-Disposition
+# is only a warning (then a nameless field, a ValueError) unless warnings are errors.
+UNREADABLE_FORM = (ValueError, LookupError, AssertionError, BadContentDispositionHeader)
 
 
 def client_info(request: web.Request) -> ClientInfo:
@@ -32,7 +41,20 @@ async def show_link(request: web.Request) -> web.StreamResponse:
 async def use_link(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     redeemer = request.app[REDEEMER]
-    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    try:
+        posted = await request.post()
+    except UNREADABLE_FORM as exc:
+        log.info(
+            "unreadable form refused: %s",
+            type(exc).__name__,
+            extra={"action": "form_refused"},
+        )
+        return pages.error_page(
+            400,
+            "The answer could not be read",
+            "Your browser sent a form we could not read. Please open the link again.",
+        )
+    form = {k: v for k, v in posted.items() if isinstance(v, str)}
     used = await redeemer.use(token, form, client_info(request), from_form=True)
     if used.view is None:
         return pages.outcome_page(Status.INVALID, None)

@@ -6,10 +6,8 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from tokenstore import inputs
-from tokenstore.errors import InvalidInput
+from tokenstore.inputs import CheckedInput
 from tokenstore.model import Group, Link
 from tokenstore.types import LinkState
 from tokenstore.variables import TypedValue
@@ -48,9 +46,14 @@ def effective_state(link: Link, group: Group, now: dt.datetime) -> LinkState:
     return link.state
 
 
-def decide(
-    link: Link, group: Group, answer: Mapping[str, Any] | None, now: dt.datetime
-) -> Decision:
+def decide(link: Link, group: Group, checked: CheckedInput, now: dt.datetime) -> Decision:
+    """Decide on the locked link with an answer already checked against its schema.
+
+    The answer was checked before the rows were locked (no validation runs under a lock);
+    a link's schema never changes once issued, so the check still holds.
+    """
+    if checked.schema != link.input_schema:
+        raise ValueError("the answer was checked against another schema than this link's")
     state = effective_state(link, group, now)
     if state is LinkState.EXPIRED:
         return Refuse(Refusal.EXPIRED)
@@ -58,16 +61,10 @@ def decide(
         return Refuse(Refusal.REVOKED)
     if state is not LinkState.ACTIVE:
         return Refuse(Refusal.ANSWERED)
-    values: Mapping[str, TypedValue] = {}
-    if link.input_schema is not None:
-        try:
-            values = inputs.validate(link.input_schema, answer or {})
-        except InvalidInput as exc:
-            return RejectInput(exc.errors)
-    elif answer:
-        return RejectInput({"": "this link takes no input"})
+    if checked.errors is not None:
+        return RejectInput(checked.errors)
     return Accept(
-        input=values,
+        input=checked.values,
         final_use=link.uses + 1 >= link.max_uses,
         revoke_siblings=group.exclusive and link.uses == 0,
     )

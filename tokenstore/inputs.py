@@ -2,25 +2,36 @@
 
 The schema is an object of flat properties (string, integer, number, boolean), so every
 value it admits maps onto one plain typed Camunda variable. It is checked when the link is
-issued and again, against the answer, when the link is used.
+issued and again, against the answer, when the link is used. An answer is checked before
+any row is locked (``check``), and every check runs in time linear in the answer: patterns
+are matched by RE2, which cannot backtrack.
 """
 
 from __future__ import annotations
 
+import decimal
+import functools
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+import re2
 from jsonschema.validators import Draft202012Validator
 
+from tokenstore import formats
 from tokenstore.errors import InvalidInput, InvalidVariable
 from tokenstore.variables import (
     INT32_MAX,
     INT32_MIN,
-    MAX_STRING_CHARS,
+    INT64_MAX,
+    INT64_MIN,
     TypedValue,
-    check_name,
+    check_model_name,
+    text_problem,
     typed,
+    utf16_units,
 )
 
 PROPERTY_TYPES = ("string", "integer", "number", "boolean")
@@ -53,14 +64,40 @@ PROPERTY_KEYWORDS = (
     "format",
     "default",
 )
+# Checked here, not by jsonschema: its pattern uses Python's backtracking re (a modeler's
+# ^([A-Za-z]+ ?)+$ froze the server for seconds on 28 characters), its lengths count code
+# points where Camunda counts UTF-16 units, its multipleOf divides floats (0.3 is then no
+# multiple of 0.01), and it treats format as a mere annotation.
+OWN_KEYWORDS = frozenset({"pattern", "minLength", "maxLength", "multipleOf", "format"})
+NUMBER_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+# The deepest a schema this product accepts can be: object > properties > field > enum > value.
+MAX_SCHEMA_DEPTH = 6
+NO_FORMATS = jsonschema.FormatChecker(formats=())
+# Enough for any exact decimal quotient of a Long or a double by a double.
+_DECIMAL_DIGITS = 1200
+
+
+@dataclass(frozen=True)
+class CheckedInput:
+    """An answer checked against a link's schema before any row is locked.
+
+    ``schema`` is the one it was checked against: the locked link must have the same.
+    """
+
+    schema: Mapping[str, Any] | None = None
+    values: Mapping[str, TypedValue] = field(default_factory=dict)
+    errors: Mapping[str, str] | None = None
 
 
 def check_schema(schema: object) -> dict[str, Any]:
     """Return the schema if it is one this product can render and send; else InvalidVariable."""
     if not isinstance(schema, Mapping):
         raise InvalidVariable("an input schema must be a JSON object")
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        raise InvalidVariable("the input schema is nested deeper than a flat form can be")
     try:
-        Draft202012Validator.check_schema(schema)
+        # No format checker: it would compile pattern with Python's re; RE2 checks it below.
+        Draft202012Validator.check_schema(schema, format_checker=NO_FORMATS)
     except jsonschema.SchemaError as exc:
         raise InvalidVariable(f"the input schema is not valid JSON Schema: {exc.message}") from exc
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), Mapping):
@@ -75,14 +112,10 @@ def check_schema(schema: object) -> dict[str, Any]:
     if not properties or len(properties) > MAX_PROPERTIES:
         raise InvalidVariable(f"an input schema needs 1 to {MAX_PROPERTIES} properties")
     for name, prop in properties.items():
-        check_name(name)
+        check_model_name(name)
         if not isinstance(prop, Mapping):
             raise InvalidVariable(f"input property {name!r} must be a JSON object")
-        _check_keywords(f"input property {name!r}", prop, PROPERTY_KEYWORDS)
-        if prop.get("type") not in PROPERTY_TYPES:
-            raise InvalidVariable(
-                f"input property {name!r} needs a type of {', '.join(PROPERTY_TYPES)}"
-            )
+        _check_property(name, prop)
     # Checked here too, not only by the worker: a required field that is not a property could
     # never be filled in, so the link would be dead on arrival.
     missing = [n for n in schema.get("required", []) if n not in properties]
@@ -90,6 +123,62 @@ def check_schema(schema: object) -> dict[str, Any]:
         raise InvalidVariable(f"required field {missing[0]!r} is not a property")
     # Nothing beyond the declared properties may ride along into the process.
     return {**schema, "additionalProperties": False}
+
+
+def _check_property(name: str, prop: Mapping[str, Any]) -> None:
+    what = f"input property {name!r}"
+    _check_keywords(what, prop, PROPERTY_KEYWORDS)
+    kind = prop.get("type")
+    if kind not in PROPERTY_TYPES:
+        raise InvalidVariable(f"{what} needs a type of {', '.join(PROPERTY_TYPES)}")
+    for keyword in NUMBER_KEYWORDS:
+        bound = prop.get(keyword)
+        if isinstance(bound, float) and not math.isfinite(bound):
+            raise InvalidVariable(f"{what}: {keyword} must be a finite number")
+    if "format" in prop and (kind != "string" or prop["format"] not in formats.FORMATS):
+        raise InvalidVariable(
+            f"{what}: format {prop['format']!r} is not supported; a string may have "
+            f"format {', '.join(formats.FORMATS)}"
+        )
+    if "pattern" in prop:
+        try:
+            _compiled(prop["pattern"])
+        except InvalidVariable as exc:
+            raise InvalidVariable(f"{what}: {exc.detail}") from exc
+
+
+def _depth(value: object) -> int:
+    """How deeply a JSON value nests, found without recursion (a deep one would overflow)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_SCHEMA_DEPTH:
+            break
+        if isinstance(item, Mapping):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> Any:
+    problem = text_problem(pattern)
+    if problem:
+        raise InvalidVariable(f"a pattern {problem}")
+    options = re2.Options()
+    options.log_errors = False  # the refusal below says it; RE2 would also print to stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise InvalidVariable(
+            f"pattern {pattern!r} cannot be used ({reason}); patterns are matched by RE2, "
+            "which has no backreferences or lookaround"
+        ) from exc
 
 
 def _check_keywords(what: str, schema: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -110,6 +199,25 @@ def required(schema: Mapping[str, Any]) -> set[str]:
     return set(schema.get("required", []))
 
 
+def check(
+    schema: Mapping[str, Any] | None, answer: Mapping[str, Any] | None, from_form: bool = False
+) -> CheckedInput:
+    """Check an answer (JSON, or HTML form strings with ``from_form``) against a link's schema.
+
+    Pure and outside any transaction; the result carries the typed values or the errors.
+    """
+    if schema is None:
+        # A form may carry fields of its own (a button's name); JSON input must be absent.
+        if answer and not from_form:
+            return CheckedInput(errors={"": "this link takes no input"})
+        return CheckedInput()
+    raw = coerce_form(schema, answer or {}) if from_form else (answer or {})
+    try:
+        return CheckedInput(schema, validate(schema, raw))
+    except InvalidInput as exc:
+        return CheckedInput(schema, errors=exc.errors)
+
+
 def coerce_form(schema: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
     """Turn HTML form strings into the JSON types the schema asks for.
 
@@ -118,7 +226,7 @@ def coerce_form(schema: Mapping[str, Any], form: Mapping[str, str]) -> dict[str,
     """
     values: dict[str, Any] = {}
     for name, prop in properties(schema).items():
-        kind = prop["type"]
+        kind = prop.get("type")
         raw = form.get(name)
         if kind == "boolean":
             values[name] = raw in ("on", "true", "1", "yes")
@@ -133,7 +241,7 @@ def coerce_form(schema: Mapping[str, Any], form: Mapping[str, str]) -> dict[str,
 def _parse_number(text: str, kind: str) -> Any:
     try:
         return int(text) if kind == "integer" else float(text)
-    except ValueError:
+    except ValueError:  # also a number of more digits than Python will parse
         return text
 
 
@@ -145,11 +253,21 @@ def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]
     # Named here rather than trusted to the schema: whatever it says, a field it does not
     # declare has no type to send it as.
     errors = {str(name): "unexpected field" for name in values if name not in declared}
-    for error in Draft202012Validator(schema).iter_errors(values):
+    for name, value in values.items():
+        if name in declared and (problem := _unsendable(declared[name], value)):
+            errors[name] = problem
+    for error in Draft202012Validator(_for_jsonschema(schema)).iter_errors(values):
         if error.validator == "additionalProperties" and not error.path:
             continue  # the extra fields are named above, one message each
-        field = str(error.path[0]) if error.path else _field_of(error)
-        errors.setdefault(field, _message(error))
+        field_name = str(error.path[0]) if error.path else _field_of(error)
+        errors.setdefault(field_name, _message(error))
+    for name, value in values.items():
+        if (
+            name in declared
+            and name not in errors
+            and (problem := _own_checks(declared[name], value))
+        ):
+            errors[name] = problem
     if errors:
         raise InvalidInput(errors)
     result: dict[str, TypedValue] = {}
@@ -164,6 +282,80 @@ def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]
     return result
 
 
+def _unsendable(prop: Mapping[str, Any], value: object) -> str | None:
+    """What no field can take, whatever else its schema says: Camunda could not store it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    # A whole float (1e300) counts as an integer to JSON Schema, so it is held to Long too.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        whole = isinstance(value, int) or prop.get("type") == "integer"
+        if whole and not INT64_MIN <= value <= INT64_MAX:
+            return f"must be between {INT64_MIN} and {INT64_MAX}"
+    if isinstance(value, str) and prop.get("type") == "string":
+        return text_problem(value)  # any other type reports a string as the wrong type
+    return None
+
+
+def _for_jsonschema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema without the keywords this module checks itself."""
+    props = {
+        name: {k: v for k, v in prop.items() if k not in OWN_KEYWORDS}
+        if isinstance(prop, Mapping)
+        else prop
+        for name, prop in properties(schema).items()
+    }
+    return {**schema, "properties": props}
+
+
+def _own_checks(prop: Mapping[str, Any], value: object) -> str | None:
+    if isinstance(value, str) and prop.get("type") == "string":
+        return _string_problem(prop, value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and "multipleOf" in prop:
+        return _multiple_problem(prop["multipleOf"], value)
+    return None
+
+
+def _string_problem(prop: Mapping[str, Any], value: str) -> str | None:
+    units = utf16_units(value)
+    low, high = prop.get("minLength"), prop.get("maxLength")
+    if isinstance(low, int) and units < low:
+        return f"must be at least {low} characters"
+    if isinstance(high, int) and units > high:
+        # Said when it surprises: the text looks short enough, but counts longer in Camunda.
+        why = " (an emoji counts as two)" if len(value) <= high else ""
+        return f"must be at most {high} characters{why}"
+    pattern = prop.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            matcher = _compiled(pattern)
+        except InvalidVariable:
+            # Only a schema stored before patterns were checked at issue time gets here.
+            return "this field cannot be checked; please ask for a new link"
+        if matcher.search(value) is None:
+            return "has the wrong format"
+    expected = formats.mismatch(prop.get("format"), value)
+    return f"must be {expected}" if expected else None
+
+
+def _multiple_problem(step: object, value: int | float) -> str | None:
+    if not isinstance(step, int | float) or isinstance(step, bool) or step <= 0:
+        return None  # check_schema refuses such a step; a stored one is ignored as before
+    # Exact decimals of the numbers as written: 0.3 is a multiple of 0.01, though 0.3 / 0.01
+    # is 29.999999999999996 in floats.
+    with decimal.localcontext() as context:
+        context.prec = _DECIMAL_DIGITS
+        try:
+            remainder = _exact(value) % _exact(step)
+        except decimal.InvalidOperation:
+            return f"must be a multiple of {step}"
+    return None if remainder == 0 else f"must be a multiple of {step}"
+
+
+def _exact(number: int | float) -> decimal.Decimal:
+    # repr is the shortest text that reads back as the same double: what the person typed.
+    return decimal.Decimal(number if isinstance(number, int) else repr(number))
+
+
 def _to_typed(kind: object, value: Any) -> TypedValue:
     if kind == "integer":
         value = int(value)  # JSON Schema counts 5.0 as an integer; Camunda wants 5
@@ -175,8 +367,6 @@ def _to_typed(kind: object, value: Any) -> TypedValue:
     if kind != "string" or not isinstance(value, str):
         # Only a schema that skipped check_schema gets here; refuse rather than guess a type.
         raise InvalidVariable("this field has no type an answer can be sent as")
-    if len(value) > MAX_STRING_CHARS:
-        raise InvalidVariable(f"at most {MAX_STRING_CHARS} characters")
     return typed(value, "String")
 
 
@@ -199,10 +389,7 @@ def _message(error: jsonschema.ValidationError) -> str:
         "exclusiveMinimum": f"must be more than {error.validator_value}",
         "exclusiveMaximum": f"must be less than {error.validator_value}",
         "type": f"must be a {error.validator_value}",
-        "minLength": f"must be at least {error.validator_value} characters",
-        "maxLength": f"must be at most {error.validator_value} characters",
         "enum": "must be one of " + ", ".join(str(v) for v in _listed(error.validator_value)),
         "additionalProperties": "unexpected field",
-        "pattern": "has the wrong format",
     }
     return messages.get(str(error.validator), error.message)

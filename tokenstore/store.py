@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tokenstore import decisions, inputs, tokens
+from tokenstore import decisions, tokens
 from tokenstore.decisions import Accept, Decision
 from tokenstore.errors import GroupAlreadyUsed
+from tokenstore.inputs import CheckedInput
 from tokenstore.model import (
     Answer,
     ClientInfo,
@@ -265,22 +266,32 @@ class RedeemResult:
     delivery: Delivery | None  # set when an answer was recorded and must now be delivered
 
 
+async def link_to_answer(conn: AsyncConnection, token_hash: TokenHash) -> Link | None:
+    """Read a link, unlocked, for its schema: an answer is checked before anything is locked."""
+    row = (
+        (await conn.execute(sa.select(links).where(links.c.token_hash == token_hash)))
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else Link.from_row(row)
+
+
 async def redeem(
     conn: AsyncConnection,
     token_hash: TokenHash,
-    answer: Mapping[str, Any] | None,
+    checked: CheckedInput | None,
     now: dt.datetime,
     client: ClientInfo | None = None,
     delivery_lease: dt.timedelta = INLINE_DELIVERY_LEASE,
-    from_form: bool = False,
 ) -> RedeemResult | None:
     """Lock the link and its group, decide, and record the answer as pending delivery.
 
-    With ``from_form`` the answer holds HTML form strings, typed here by the link's schema.
-    Returns None for a token that verifies but has no row (reaped, or never issued here).
-    The caller commits, then delivers: the answer is durable before Camunda hears of it, so
-    a crash in between loses nothing, and the redemption id lets a retry find out whether
-    the first attempt arrived.
+    ``checked`` is the answer as ``inputs.check`` typed it against the link's schema, before
+    this transaction (None: no answer, for a link without a schema); nothing slow runs while
+    the rows are locked. Returns None for a token that verifies but has no row (reaped, or
+    never issued here). The caller commits, then delivers: the answer is durable before
+    Camunda hears of it, so a crash in between loses nothing, and the redemption id lets a
+    retry find out whether the first attempt arrived.
     """
     group_row = (
         (
@@ -307,10 +318,9 @@ async def redeem(
         .one()
     )
     link = Link.from_row(link_row)
-    if from_form:
-        schema = link.input_schema
-        answer = inputs.coerce_form(schema, answer or {}) if schema is not None else None
-    decision = decisions.decide(link, group, answer, now)
+    decision = decisions.decide(
+        link, group, checked if checked is not None else CheckedInput(), now
+    )
     if not isinstance(decision, Accept):
         return RedeemResult(decision, LinkView(link, group, await _answer_for(conn, link)), None)
     delivery = await _record_answer(conn, group, link, decision, now, now + delivery_lease, client)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +18,38 @@ from tokenstore.errors import InvalidVariable
 ALLOWED_TYPES = ("String", "Boolean", "Integer", "Long", "Double", "Date")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-MAX_STRING_CHARS = 4000  # Camunda stores longer strings as byte arrays
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Camunda keeps a String in a 4,000-character column; Oracle and SQL Server count UTF-16 code
+# units there, so an emoji takes two. Counted the strictest way, a value fits every database.
+MAX_STRING_UTF16_UNITS = 4000
+MAX_NAME_CHARS = 255  # Camunda's NAME_ columns
+# Every variable the link server adds (actionLinkRedemptionId, actionLinkAnswer_<id>) starts
+# so; a model that bound or asked for one could forge or mask the product's own markers.
+RESERVED_PREFIX = "actionLink"
+# JUEL's reserved words cannot be used as identifiers in an expression such as ${empty}.
+JUEL_RESERVED = frozenset(
+    [
+        "and",
+        "eq",
+        "gt",
+        "true",
+        "instanceof",
+        "or",
+        "ne",
+        "le",
+        "false",
+        "empty",
+        "not",
+        "lt",
+        "ge",
+        "null",
+        "div",
+        "mod",
+    ]
+)
+# Java's identifier rules by Unicode category (Character.isJavaIdentifierStart / ...Part),
+# without the invisible "ignorable" characters Java also lets through.
+_NAME_START = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nl", "Sc", "Pc"})
+_NAME_PART = _NAME_START | {"Nd", "Mn", "Mc"}
 Scalar = str | bool | int | float
 
 
@@ -36,7 +66,15 @@ class TypedValue:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TypedValue:
-        return typed(data.get("value"), data.get("type"))
+        """A value as it was stored: checked when it was written, not again.
+
+        Re-checking would jam an answer stored under older, looser rules (a String over
+        today's cap): it must still reach the engine, whose refusal ends it readably.
+        """
+        type_name = data.get("type")
+        if type_name not in ALLOWED_TYPES:
+            raise InvalidVariable(f"stored type {type_name!r} is not one we send")
+        return cls(str(type_name), data["value"])
 
 
 def format_date(moment: dt.datetime) -> str:
@@ -61,7 +99,8 @@ def _infer(value: object) -> TypedValue:
     if isinstance(value, bool):
         return TypedValue("Boolean", value)
     if isinstance(value, int):
-        return TypedValue("Integer" if INT32_MIN <= value <= INT32_MAX else "Long", value)
+        # Through typed(): a number beyond a Long is refused, not sent to fail in Camunda.
+        return typed(value, "Integer" if INT32_MIN <= value <= INT32_MAX else "Long")
     if isinstance(value, float):
         return typed(value, "Double")
     if isinstance(value, str):
@@ -77,43 +116,103 @@ def typed(value: object, type_name: object = None) -> TypedValue:  # noqa: C901 
         raise InvalidVariable(f"type {type_name!r}; use one of {', '.join(ALLOWED_TYPES)}")
     if type_name == "String":
         if not isinstance(value, str):
-            raise InvalidVariable(f"{value!r} is not a String")
-        if len(value) > MAX_STRING_CHARS:
-            raise InvalidVariable(f"a String may hold at most {MAX_STRING_CHARS} characters")
+            raise InvalidVariable(f"{_show(value)} is not a String")
+        problem = text_problem(value)
+        if problem:
+            raise InvalidVariable(f"a String {problem}")
         return TypedValue("String", value)
     if type_name == "Boolean":
         if not isinstance(value, bool):
-            raise InvalidVariable(f"{value!r} is not a Boolean")
+            raise InvalidVariable(f"{_show(value)} is not a Boolean")
         return TypedValue("Boolean", value)
     if type_name in ("Integer", "Long"):
         low, high = (INT32_MIN, INT32_MAX) if type_name == "Integer" else (INT64_MIN, INT64_MAX)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidVariable(f"{value!r} is not an {type_name}")
+            raise InvalidVariable(f"{_show(value)} is not an {type_name}")
         return TypedValue(type_name, value)
     if type_name == "Double":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidVariable(f"{value!r} is not a Double")
-        if not math.isfinite(value):
+            raise InvalidVariable(f"{_show(value)} is not a Double")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf  # an int beyond any double
+        if not math.isfinite(number):
             raise InvalidVariable("a Double must be finite")
-        return TypedValue("Double", float(value))
-    if not isinstance(value, str):
-        raise InvalidVariable(f"{value!r} is not a Date")
+        return TypedValue("Double", number)
+    if not isinstance(value, str) or text_problem(value):
+        raise InvalidVariable(f"{_show(value)} is not a Date")
     return TypedValue("Date", format_date(parse_date(value)))
 
 
+def utf16_units(text: str) -> int:
+    """The length of a text as Java, and so Camunda and its databases, count it."""
+    return len(text) + sum(1 for char in text if char > "\uffff")
+
+
+def text_problem(text: str) -> str | None:
+    """Why a text cannot be kept by Postgres or sent to Camunda as a String, if it cannot."""
+    if "\x00" in text:
+        return "may not contain a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "may not contain lone surrogates (not valid Unicode text)"
+    if utf16_units(text) > MAX_STRING_UTF16_UNITS:
+        return (
+            f"may hold at most {MAX_STRING_UTF16_UNITS} characters "
+            "(an emoji and some rare characters count as two)"
+        )
+    return None
+
+
+def _show(value: object) -> str:
+    """A value for an error message: short, and never the repr of a huge int (which raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"a whole number of about {value.bit_length() * 3 // 10} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_name(name: str) -> bool:
+    categories = [unicodedata.category(char) for char in name]
+    return bool(categories) and (
+        categories[0] in _NAME_START and all(c in _NAME_PART for c in categories[1:])
+    )
+
+
 def check_name(name: object) -> str:
-    if not isinstance(name, str) or not VARIABLE_NAME.match(name):
+    """A name Camunda stores and an expression can use (``${betrag_ü}``); else InvalidVariable."""
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME_CHARS
+        or not _is_name(name)
+        or name in JUEL_RESERVED
+    ):
+        shown = _show(name)
         raise InvalidVariable(
-            f"{name!r} is not a usable variable name (letters, digits, _; at most 64)"
+            f"{shown} is not a usable variable name: a letter, _ or $ first, then letters, "
+            f"digits or _, at most {MAX_NAME_CHARS} characters, not an expression keyword"
         )
     return name
+
+
+def check_model_name(name: object) -> str:
+    """A name a model may bind or ask for: usable, and not in the product's reserved prefix."""
+    checked = check_name(name)
+    if checked.startswith(RESERVED_PREFIX):
+        raise InvalidVariable(
+            f"{checked!r} starts with {RESERVED_PREFIX!r}, which is reserved for the variables "
+            "the link server sets"
+        )
+    return checked
 
 
 def typed_map(raw: Mapping[str, Any]) -> dict[str, TypedValue]:
     """Variables written plainly (``{"approved": true}``) or typed (``{"type", "value"}``)."""
     result: dict[str, TypedValue] = {}
     for name, item in raw.items():
-        check_name(name)
+        check_model_name(name)
         try:
             if isinstance(item, Mapping):
                 if set(item) - {"type", "value"} or "value" not in item:

@@ -13,10 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokenstore.errors import InvalidVariable
-from tokenstore.variables import check_name
+from tokenstore.variables import check_name, text_problem
 from worker.errors import ModelingError
 
 ACTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+# Deeper than any actions list this product reads (list > action > input > properties >
+# field > enum > value), with room to spare; deeper JSON is a mistake, or would overflow.
+MAX_JSON_DEPTH = 16
+# Control characters other than tab and line breaks make a label or text unreadable.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
 
 
@@ -53,7 +58,18 @@ def string(
     kind, value = found
     if kind != "String" or not isinstance(value, str):
         raise ModelingError(f"{name} must be a String, not {kind}")
+    readable_text(value, name)
     return value.strip() or default
+
+
+def readable_text(text: str, what: str) -> str:
+    """Text Postgres can keep and a person can read: no NUL or other control characters."""
+    problem = text_problem(text)
+    if problem:
+        raise ModelingError(f"{what} {problem}")
+    if CONTROL_CHARACTERS.search(text):
+        raise ModelingError(f"{what} may not contain control characters (only tab and newline)")
+    return text
 
 
 def required_string(variables: Mapping[str, Mapping[str, Any]], name: str) -> str:
@@ -88,17 +104,55 @@ def json_value(variables: Mapping[str, Mapping[str, Any]], name: str) -> object 
     if kind in ("String", "Json") and isinstance(value, str):
         if not value.strip():
             return None
-        try:
-            decoded: object = json.loads(value)
-            return decoded
-        except json.JSONDecodeError as exc:
-            raise ModelingError(
-                f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-            ) from exc
+        return _checked_json(_decoded_json(value, name), name)
     if kind == "Json" or isinstance(value, list | dict):
-        plain: object = value
-        return plain
+        return _checked_json(value, name)
     raise ModelingError(f"{name} must be a String holding JSON or a Json variable, not {kind}")
+
+
+def _decoded_json(text: str, name: str) -> object:
+    try:
+        decoded: object = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ModelingError(
+            f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+    except RecursionError as exc:
+        raise ModelingError(f"{name} nests JSON more than {MAX_JSON_DEPTH} levels deep") from exc
+    except ValueError as exc:  # a number of thousands of digits, NaN, Infinity
+        raise ModelingError(f"{name} is not usable JSON: {str(exc)[:200]}") from exc
+    return decoded
+
+
+def _no_constant(constant: str) -> object:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _checked_json(value: object, name: str) -> object:
+    """Walk a decoded value without recursion: not too deep, and only text Postgres can keep."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_JSON_DEPTH:
+            raise ModelingError(f"{name} nests JSON more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, str) and (problem := _stored_text_problem(item)):
+            raise ModelingError(f"{name}: the text {item[:40]!r} {problem}")
+        if isinstance(item, dict):
+            stack.extend((key, level + 1) for key in item)
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return value
+
+
+def _stored_text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains lone surrogates (not valid Unicode text)"
+    return None
 
 
 def name_list(variables: Mapping[str, Mapping[str, Any]], name: str) -> list[str] | None:

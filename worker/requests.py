@@ -31,8 +31,6 @@ MAX_ACTIONS = 20
 MAX_LABEL_CHARS = 200
 MAX_USES = 1000
 MAX_MESSAGE_NAME_CHARS = 255
-# The link server sends this with every answer; a model must not bind or ask for it.
-REDEMPTION_ID_VARIABLE = "actionLinkRedemptionId"
 ACTION_KEYS = ("name", "label", "variables", "input", "maxUses")
 
 
@@ -150,6 +148,7 @@ def parse_action(item: object, position: int) -> ActionSpec:
     label = item.get("label", name)
     if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS:
         raise ModelingError(f"{what}: label must be text of 1-{MAX_LABEL_CHARS} characters")
+    inputs.readable_text(label, f"{what}: label")
     bound = _bound_variables(item.get("variables", {}), what)
     schema = _input_schema(item.get("input"), what)
     if schema is not None:
@@ -166,24 +165,19 @@ def _bound_variables(value: object, what: str) -> dict[str, TypedValue]:
     if not isinstance(value, Mapping):
         raise ModelingError(f'{what}: variables must be a JSON object, e.g. {{"approved": true}}')
     try:
-        bound = typed_map(value)
+        # Also refuses names in the reserved actionLink prefix, which the link server sets.
+        return typed_map(value)
     except InvalidVariable as exc:
         raise ModelingError(f"{what}: {exc.detail}") from exc
-    if REDEMPTION_ID_VARIABLE in bound:
-        raise ModelingError(f"{what}: {REDEMPTION_ID_VARIABLE} is set by the link server")
-    return bound
 
 
 def _input_schema(value: object, what: str) -> dict[str, Any] | None:
     if value is None:
         return None
     try:
-        schema = check_schema(value)
+        return check_schema(value)
     except InvalidVariable as exc:
         raise ModelingError(f"{what}: input: {exc.detail}") from exc
-    if REDEMPTION_ID_VARIABLE in schema["properties"]:
-        raise ModelingError(f"{what}: input: {REDEMPTION_ID_VARIABLE} is set by the link server")
-    return schema
 
 
 def _max_uses(value: object, what: str) -> int:

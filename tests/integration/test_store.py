@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokenstore import store, tokens
+from tokenstore import inputs, store, tokens
 from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput
 from tokenstore.errors import GroupAlreadyUsed
 from tokenstore.model import ActionSpec, ClientInfo, IssuedGroup, IssueRequest
@@ -120,9 +120,14 @@ async def redeem(
     db: AsyncEngine, keyring: Keyring, token: str, answer: dict[str, Any] | None = None,
     now: dt.datetime = NOW,
 ) -> store.RedeemResult:  # fmt: skip
+    # As the link server does: read the link, check the answer unlocked, then lock and decide.
+    async with db.connect() as conn:
+        link = await store.link_to_answer(conn, h(keyring, token))
+    assert link is not None
+    checked = inputs.check(link.input_schema, answer)
     async with db.begin() as conn:
         result = await store.redeem(
-            conn, h(keyring, token), answer, now, ClientInfo("iphash", "ua")
+            conn, h(keyring, token), checked, now, ClientInfo("iphash", "ua")
         )
     assert result is not None
     return result

@@ -384,3 +384,64 @@ async def test_the_tenant_of_the_task_is_kept(
     assert isinstance(await Worker(settings, client, ctx).process(task), Complete)
     rows = link_rows(database_url, instance)
     assert {r["tenant_id"] for r in rows} == {"tenant-a"}
+
+
+ACTIONS_FROM_VARIABLE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="worker_hostile" isExecutable="true" camunda:historyTimeToLive="P1D">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
+      <bpmn:extensionElements>
+        <camunda:inputOutput>
+          <camunda:inputParameter name="messageName">m</camunda:inputParameter>
+          <camunda:inputParameter name="actions">${actionsJson}</camunda:inputParameter>
+        </camunda:inputOutput>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
+    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        # Deep enough to exhaust Python's stack in json.loads, short enough for a String.
+        ("[" * 1900 + "]" * 1900, "actions nests JSON more than 16 levels deep"),
+        ('[{"name": "a", "label": "Appro\\u0000ve"}]', "contains a NUL character"),
+        (
+            '[{"name": "a", "input": {"type": "object", "properties": '
+            '{"x": {"type": "string", "pattern": "(a)\\\\1"}}}}]',
+            "pattern '(a)\\\\1' cannot be used",
+        ),
+    ],
+    ids=["deep nesting", "NUL in a label", "pattern RE2 cannot run"],
+)
+async def test_hostile_models_become_incidents_at_once(
+    engine_rest: EngineRest,
+    client: EngineClient,
+    ctx: Context,
+    settings: Settings,
+    database_url: str,
+    started: list[str],
+    caplog: pytest.LogCaptureFixture,
+    actions: str,
+    message: str,
+) -> None:
+    engine_rest.deploy_xml("worker_hostile", ACTIONS_FROM_VARIABLE_BPMN)
+    instance = start(engine_rest, started, "worker_hostile", actionsJson=actions)
+    outcome = await Worker(settings, client, ctx).process(
+        await fetch_own(client, engine_rest, instance)
+    )
+    # An incident, not a retry of what can never work, and no traceback in the log.
+    assert isinstance(outcome, Failure) and outcome.incident
+    (incident,) = engine_rest.incidents(instance)
+    assert incident["incidentMessage"].startswith("issue-token: action")
+    assert message in incident["incidentMessage"]
+    assert "unexpected" not in incident["incidentMessage"]
+    assert link_rows(database_url, instance) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -6,7 +6,14 @@ import pytest
 
 from tokenstore import inputs
 from tokenstore.errors import InvalidInput, InvalidVariable
-from tokenstore.variables import TypedValue, typed, typed_map
+from tokenstore.variables import (
+    TypedValue,
+    check_model_name,
+    check_name,
+    typed,
+    typed_map,
+    utf16_units,
+)
 
 SCHEMA = inputs.check_schema(
     {
@@ -210,7 +217,7 @@ def test_every_supported_keyword_is_accepted() -> None:
                     "minLength": 2,
                     "maxLength": 8,
                     "pattern": "^[A-Z]+$",
-                    "format": "hostname",
+                    "format": "email",
                 },
                 "size": {"type": "string", "enum": ["S", "M", "L"]},
             },
@@ -246,3 +253,205 @@ def test_an_untyped_stored_property_is_refused_not_guessed() -> None:
     with pytest.raises(InvalidInput) as caught:
         inputs.validate(stored, {"anything": [1, 2]})
     assert caught.value.errors == {"anything": "this field has no type an answer can be sent as"}
+
+
+def _one(**prop: Any) -> dict[str, Any]:
+    return inputs.check_schema({"type": "object", "properties": {"f": prop}})
+
+
+@pytest.mark.parametrize(
+    ("fmt", "good", "bad"),
+    [
+        ("email", ["ann@example.com", "a.b+c@mail.example.org"], ["ann", "a@b", "@x.y", "a b@x.y"]),
+        (
+            "date",
+            ["2026-12-01", "2024-02-29"],
+            ["2026-13-01", "2026-02-30", "20261201", "1.1.2026"],
+        ),
+        (
+            "date-time",
+            ["2026-12-01T09:00:00Z", "2026-12-01T09:00:00.123+01:00", "2026-12-01t09:00:00z"],
+            ["2026-12-01T09:00:00", "2026-12-01 09:00", "2026-12-01T25:00:00Z", "tomorrow"],
+        ),
+        (
+            "uri",
+            ["https://example.com/x?y=1", "http://127.0.0.1:8080/"],
+            ["javascript:alert(1)", "ftp://example.com", "https://", "http://x:port/", "/rel"],
+        ),
+        (
+            "uuid",
+            ["123e4567-e89b-12d3-a456-426614174000"],
+            ["123e4567e89b12d3a456426614174000", "{123e4567-e89b-12d3-a456-426614174000}", "x"],
+        ),
+    ],
+)
+def test_formats_are_enforced(fmt: str, good: list[str], bad: list[str]) -> None:
+    schema = _one(type="string", format=fmt)
+    for text in good:
+        assert inputs.validate(schema, {"f": text}) == {"f": TypedValue("String", text)}
+    for text in bad:
+        with pytest.raises(InvalidInput) as caught:
+            inputs.validate(schema, {"f": text})
+        assert caught.value.errors["f"].startswith("must be "), text
+
+
+@pytest.mark.parametrize(
+    ("step", "good", "bad"),
+    [
+        (0.01, [0.3, 19.99, 0.07, 5, 1e20], [0.305, 0.001]),
+        (0.1, [0.3, 0.7, 1.1], [0.35]),
+        (3, [9, -3, 0], [10]),
+        (0.5, [2.5, 1e300], [0.3]),
+    ],
+)
+def test_multiple_of_is_exact_decimal_arithmetic(
+    step: float, good: list[float], bad: list[float]
+) -> None:
+    schema = _one(type="number", multipleOf=step)
+    for value in good:
+        assert inputs.validate(schema, {"f": value})["f"].type == "Double"
+    for value in bad:
+        with pytest.raises(InvalidInput, match="multiple of"):
+            inputs.validate(schema, {"f": value})
+
+
+def test_lengths_count_utf16_units_like_camunda() -> None:
+    schema = _one(type="string", minLength=2, maxLength=4)
+    assert inputs.validate(schema, {"f": "\U0001f600"})["f"].value == "\U0001f600"  # 2 units
+    assert inputs.validate(schema, {"f": "\U0001f600\U0001f600"})  # 4 units
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(schema, {"f": "ab\U0001f600x"})  # 4 characters, 5 units
+    assert caught.value.errors == {"f": "must be at most 4 characters (an emoji counts as two)"}
+    with pytest.raises(InvalidInput):
+        inputs.validate(schema, {"f": "a"})
+
+
+@pytest.mark.parametrize(
+    ("prop", "value", "message"),
+    [
+        ({"type": "number"}, float("nan"), "must be a finite number"),
+        ({"type": "number"}, float("inf"), "must be a finite number"),
+        ({"type": "number"}, 10**400, "must be between"),
+        ({"type": "integer"}, 2**63, "must be between"),
+        ({"type": "integer"}, -(2**63) - 1, "must be between"),
+        ({"type": "integer"}, 1e300, "must be between"),
+        ({"type": "string"}, "a\x00b", "may not contain a NUL character"),
+        ({"type": "string"}, "a\ud800b", "may not contain lone surrogates"),
+        ({"type": "string"}, "x" * 4001, "may hold at most 4000 characters"),
+        ({"type": "string", "enum": ["a\x00"]}, "a\x00", "may not contain a NUL character"),
+    ],
+)
+def test_values_camunda_cannot_take_are_refused(
+    prop: dict[str, Any], value: object, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(_one(**prop), {"f": value})
+    assert caught.value.errors["f"].startswith(message)
+
+
+def test_longs_at_the_edges_are_accepted() -> None:
+    schema = _one(type="integer")
+    assert inputs.validate(schema, {"f": 2**63 - 1})["f"] == TypedValue("Long", 2**63 - 1)
+    assert inputs.validate(schema, {"f": -(2**63)})["f"] == TypedValue("Long", -(2**63))
+
+
+def test_a_catastrophic_pattern_is_matched_by_re2() -> None:
+    schema = _one(type="string", pattern="^([A-Za-z]+ ?)+$")
+    # Python's re would take longer than the age of the universe on this; RE2 is linear.
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(schema, {"f": "a" * 3998 + "!"})
+    assert caught.value.errors == {"f": "has the wrong format"}
+    assert inputs.validate(schema, {"f": "Ann Lee"})["f"].value == "Ann Lee"
+
+
+def test_patterns_search_like_json_schema() -> None:
+    schema = _one(type="string", pattern="[0-9]{3}")
+    assert inputs.validate(schema, {"f": "ab123cd"})  # unanchored, as ECMA 262 and JSON Schema
+    with pytest.raises(InvalidInput):
+        inputs.validate(schema, {"f": "ab12cd"})
+
+
+@pytest.mark.parametrize(
+    ("prop", "message"),
+    [
+        ({"type": "string", "pattern": "(a)\\1"}, "cannot be used"),
+        ({"type": "string", "pattern": "(?<=a)b"}, "cannot be used"),
+        ({"type": "string", "format": "hostname"}, "format 'hostname' is not supported"),
+        ({"type": "string", "format": "regex"}, "format 'regex' is not supported"),
+        ({"type": "integer", "format": "date"}, "format 'date' is not supported"),
+        ({"type": "number", "maximum": float("inf")}, "maximum must be a finite number"),
+        ({"type": "number", "multipleOf": float("nan")}, "multipleOf must be a finite number"),
+    ],
+)
+def test_schemas_this_product_cannot_enforce_are_refused(
+    prop: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidVariable) as caught:
+        _one(**prop)
+    assert caught.value.detail is not None and message in caught.value.detail
+
+
+def test_a_stored_schema_whose_pattern_re2_cannot_run_refuses_rather_than_guesses() -> None:
+    stored = {
+        "type": "object",
+        "properties": {"f": {"type": "string", "pattern": "(a)\\1"}},
+        "additionalProperties": False,
+    }
+    with pytest.raises(InvalidInput) as caught:
+        inputs.validate(stored, {"f": "aa"})
+    assert "please ask for a new link" in caught.value.errors["f"]
+
+
+def test_a_deeply_nested_schema_is_refused_without_recursion() -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"not": deep}
+    with pytest.raises(InvalidVariable, match="nested deeper"):
+        inputs.check_schema({"type": "object", "properties": {"f": deep}})
+
+
+@pytest.mark.parametrize("name", ["Betrag_ü", "montantÉ", "$x", "_", "a1", "名前", "x" * 255])
+def test_names_camunda_and_juel_accept(name: str) -> None:
+    assert check_model_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "1a", "a b", "a-b", "a.b", "null", "empty", "x" * 256, "a\x00", "a\u200b", 7, None],
+)
+def test_names_camunda_or_juel_refuse(name: object) -> None:
+    with pytest.raises(InvalidVariable, match="not a usable variable name"):
+        check_model_name(name)
+
+
+@pytest.mark.parametrize("name", ["actionLink", "actionLinkRedemptionId", "actionLinks"])
+def test_the_action_link_prefix_is_reserved(name: str) -> None:
+    assert check_name(name) == name  # fine for the worker's own outputs
+    with pytest.raises(InvalidVariable, match="reserved"):
+        check_model_name(name)
+
+
+def test_utf16_units() -> None:
+    assert utf16_units("abc") == 3
+    assert utf16_units("\U0001f600") == 2
+    assert utf16_units("é\U0001f600") == 3
+
+
+def test_jsonschema_never_runs_a_pattern_with_python_re() -> None:
+    # \pL is RE2 for "any letter"; Python's re refuses it, so had jsonschema checked or run
+    # the pattern with re, check_schema would refuse it and validate would raise re.error.
+    schema = _one(type="string", pattern="^\\pL+$")
+    assert inputs.validate(schema, {"f": "Größe"})["f"].value == "Größe"
+    with pytest.raises(InvalidInput):
+        inputs.validate(schema, {"f": "size 5"})
+
+
+def test_a_stored_value_is_read_back_as_stored_even_over_todays_cap() -> None:
+    # Stored under looser rules: it must still be delivered (the engine's refusal ends it),
+    # never jam the retry loop with an error on every read.
+    long_text = "\U0001f600" * 2001
+    assert utf16_units(long_text) > 4000
+    value = TypedValue.from_json({"type": "String", "value": long_text})
+    assert value == TypedValue("String", long_text)
+    with pytest.raises(InvalidVariable):
+        TypedValue.from_json({"type": "Object", "value": "rO0AB"})

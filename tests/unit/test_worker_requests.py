@@ -269,7 +269,7 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
     (
         "reserved variable",
         {"actions": _actions({"name": "a", "variables": {"actionLinkRedemptionId": "x"}})},
-        "action 'a': actionLinkRedemptionId is set by the link server",
+        "action 'a': 'actionLinkRedemptionId' starts with 'actionLink', which is reserved",
     ),
     (
         "max uses zero",
@@ -417,3 +417,165 @@ def test_revoke_mistakes(inputs: dict[str, Any], message: str) -> None:
     with pytest.raises(ModelingError) as caught:
         parse_revoke(revoke_task(**inputs))
     assert message in (caught.value.detail or "")
+
+
+def _schema(**prop: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": {"field": {"type": "string", **prop}}}
+
+
+HOSTILE_MODELS = [
+    (
+        "deeply nested actions",
+        {"actions": string("[" * 5000 + "]" * 5000)},
+        "actions nests JSON more than 16 levels deep",
+    ),
+    (
+        "nested deeper than any action",
+        {"actions": string("[" * 20 + "]" * 20)},
+        "actions nests JSON more than 16 levels deep",
+    ),
+    (
+        "nested deeper than any action, already decoded",
+        {"actions": {"type": "Json", "value": [[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]}},
+        "actions nests JSON more than 16 levels deep",
+    ),
+    ("NaN in actions", {"actions": string('[{"name": "a", "variables": {"x": NaN}}]')}, "NaN"),
+    (
+        "thousands of digits",
+        {"actions": string('[{"name": "a", "variables": {"x": ' + "9" * 5000 + "}}]")},
+        "actions is not usable JSON",
+    ),
+    (
+        "NUL in a label",
+        {"actions": _actions({"name": "a", "label": "Appro\u0000ve"})},
+        "contains a NUL character",
+    ),
+    (
+        "control character in a label",
+        {"actions": _actions({"name": "a", "label": "Appro\u0007ve"})},
+        "action 'a': label may not contain control characters",
+    ),
+    (
+        "NUL in a schema title",
+        {"actions": _actions({"name": "a", "input": _schema(title="x\u0000")})},
+        "contains a NUL character",
+    ),
+    (
+        "lone surrogate in a bound variable",
+        {"actions": _actions({"name": "a", "variables": {"note": "x\ud800"}})},
+        "contains lone surrogates",
+    ),
+    (
+        "control character in the description",
+        {"description": string("Purchase\u001b[31m")},
+        "description may not contain control characters",
+    ),
+    ("NUL in the message name", {"messageName": string("deci\u0000sion")}, "NUL"),
+    (
+        "bound String over 4,000 UTF-16 units",
+        {"actions": _actions({"name": "a", "variables": {"note": "\U0001f600" * 2001}})},
+        "action 'a': variable 'note': a String may hold at most 4000 characters",
+    ),
+    (
+        "pattern RE2 cannot run",
+        {"actions": _actions({"name": "a", "input": _schema(pattern="(a)\\1")})},
+        "input property 'field': pattern '(a)\\\\1' cannot be used",
+    ),
+    (
+        "lookahead",
+        {"actions": _actions({"name": "a", "input": _schema(pattern="^(?=a)")})},
+        "patterns are matched by RE2",
+    ),
+    (
+        "unknown format",
+        {"actions": _actions({"name": "a", "input": _schema(format="hostname")})},
+        "format 'hostname' is not supported; a string may have format email, date, "
+        "date-time, uri, uuid",
+    ),
+    (
+        "format on a number",
+        {
+            "actions": _actions(
+                {
+                    "name": "a",
+                    "input": {
+                        "type": "object",
+                        "properties": {"n": {"type": "integer", "format": "email"}},
+                    },
+                }
+            )
+        },
+        "input property 'n': format 'email' is not supported",
+    ),
+    (
+        "reserved prefix in an input property",
+        {
+            "actions": _actions(
+                {
+                    "name": "a",
+                    "input": {
+                        "type": "object",
+                        "properties": {"actionLinkAnswer_x": {"type": "string"}},
+                    },
+                }
+            )
+        },
+        "'actionLinkAnswer_x' starts with 'actionLink', which is reserved",
+    ),
+    (
+        "reserved prefix in a bound variable",
+        {"actions": _actions({"name": "a", "variables": {"actionLinkFoo": 1}})},
+        "'actionLinkFoo' starts with 'actionLink', which is reserved",
+    ),
+    (
+        "expression keyword as a name",
+        {"actions": _actions({"name": "a", "variables": {"empty": 1}})},
+        "'empty' is not a usable variable name",
+    ),
+    (
+        "name starting with a digit",
+        {"actions": _actions({"name": "a", "variables": {"1st": 1}})},
+        "'1st' is not a usable variable name",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [(i, m) for _, i, m in HOSTILE_MODELS],
+    ids=[n for n, _, _ in HOSTILE_MODELS],
+)
+def test_hostile_models_are_readable_modeling_errors(inputs: dict[str, Any], message: str) -> None:
+    # A ModelingError becomes an incident at once; anything else (RecursionError, ValueError)
+    # would be retried as if it might work next time.
+    with pytest.raises(ModelingError) as caught:
+        parse_issue(task(**inputs), NOW)
+    assert caught.value.detail is not None
+    assert message in caught.value.detail
+
+
+def test_names_camunda_and_juel_accept_may_be_bound_and_asked_for() -> None:
+    actions = _actions(
+        {
+            "name": "a",
+            "label": "Line one\n\tline two",
+            "variables": {"Betrag_ü": 5, "$total": "x", "_x1": True},
+            "input": {"type": "object", "properties": {"montantÉ": {"type": "number"}}},
+        }
+    )
+    spec = parse_issue(task(actions=actions), NOW)
+    action = spec.request.actions[0]
+    assert set(action.variables) == {"Betrag_ü", "$total", "_x1"}
+    assert action.input_schema is not None
+    assert list(action.input_schema["properties"]) == ["montantÉ"]
+    assert action.label == "Line one\n\tline two"
+
+
+def test_correlation_key_values_are_capped_like_any_string() -> None:
+    spec = parse_issue(
+        task(correlateBy=string("correlationKeys"), correlationKeys=string("billId")), NOW
+    )
+    with pytest.raises(ModelingError, match="correlation key 'billId': a String may hold"):
+        bind_correlation_keys(spec, {"billId": string("\U0001f600" * 2001)})
+    with pytest.raises(ModelingError, match="NUL"):
+        bind_correlation_keys(spec, {"billId": string("B-\u00001")})
