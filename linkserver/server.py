@@ -10,6 +10,7 @@ import asyncio
 import errno
 import logging
 import resource
+import traceback
 from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -174,10 +175,13 @@ class GuardedRequestHandler(RequestHandler):
         """aiohttp's own error answer, with our headers, no request echo and no traceback."""
         peer = loggable(request.remote or "")
         if status >= 500:
+            # The frames are our code; the exception's message may quote the request, so not it.
+            frames = "".join(traceback.format_tb(exc.__traceback__)) if exc else ""
             log.error(
-                "unhandled error from %s: %s",
+                "unhandled error from %s: %s\n%s",
                 peer,
                 type(exc).__name__,
+                frames,
                 extra={"action": "http_error"},
             )
         elif not (self._request_count == 1 and isinstance(exc, BadHttpMethod)):
