@@ -10,6 +10,7 @@ import asyncio
 import errno
 import logging
 import resource
+import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass
@@ -47,8 +48,7 @@ _throttle = LogThrottle(RESOURCE_LOG_INTERVAL_S)
 
 def _report(key: str, message: str, *args: object) -> None:
     """A warning once per interval, not once per event (an attack makes millions of events)."""
-    loop = asyncio.get_running_loop()
-    if (suppressed := _throttle.due(key, loop.time())) is not None:
+    if (suppressed := _throttle.due(key, time.monotonic())) is not None:
         log.warning(
             message + " (%d more since the last report)",
             *args,
