@@ -70,6 +70,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 return api.error(exc.status, code, message)
             return pages.error_page(exc.status, heading, message)
         raise
+    except ConnectionError:
+        raise  # the client went away (or was cut off for reading too slowly): nobody to answer
     except Exception:
         log.exception(
             "unhandled error on %s %s",

@@ -22,6 +22,11 @@ SLOW_CLIENTS = 1000
 PER_CLIENT_CAP = 900
 OTHER_ADDRESS = "127.0.0.2"  # loopback too: "another client" without leaving the machine
 CLOSE_LIMIT_S = 60  # far above the 2 s read timeout, far below the 5 min keep-alive
+SLOW_BODY = (
+    b"POST /api/v1/links/k1.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAA/redeem HTTP/1.1\r\n"
+    b"Host: links\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    b'{"input": {"amo'
+)
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
 
 
@@ -40,10 +45,13 @@ def _raise_open_files(needed: int) -> None:
 
 async def _slow_client(port: int, index: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    if index % 2:
-        # Half start a request and never finish its headers; the rest send nothing at all.
+    if index % 10 == 0:
+        # Some send their headers and then only part of the body they announced ...
+        writer.write(SLOW_BODY)
+    elif index % 2:
+        # ... some start a request and never finish its headers; the rest send nothing at all.
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: links\r\nX-Slow: ")
-        await writer.drain()
+    await writer.drain()
     return reader, writer
 
 

@@ -6,13 +6,14 @@ import asyncio
 import errno
 import ipaddress
 import logging
+import resource
 
 import pytest
 
 from linkserver.clientaddr import resolve
 from linkserver.ratelimit import FailureLimiter
 from linkserver.security import SanitizingFilter, loggable
-from linkserver.server import ConnectionGuard, handle_loop_exception
+from linkserver.server import ConnectionGuard, handle_loop_exception, raise_open_file_limit
 from linkserver.throttle import LogThrottle
 from linkserver.views import clean_user_agent
 
@@ -153,3 +154,16 @@ def test_connections_are_capped_in_total_and_per_client() -> None:
 )
 def test_the_user_agent_is_stored_as_clean_bounded_text(raw: str | None, clean: str | None) -> None:
     assert clean_user_agent(raw) == clean
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowered = min(soft, 2048)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
+    try:
+        raised = raise_open_file_limit()
+        assert raised == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert raised == hard or hard == resource.RLIM_INFINITY
+        assert raised >= lowered
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
