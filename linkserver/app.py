@@ -71,17 +71,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return pages.error_page(exc.status, heading, message)
         raise
     except ConnectionError:
-        raise  # the client went away (or was cut off for reading too slowly): nobody to answer
+        if _client_gone(request):
+            raise  # the client went away (or was cut off for reading too slowly): nobody to answer
+        return _internal_error(request)
     except Exception:
-        log.exception(
-            "unhandled error on %s %s",
-            request.method,
-            redact_path(request.path),
-            extra={"action": "http_error"},
-        )
-        if _wants_json(request):
-            return api.error(500, "internal", "something went wrong; try again shortly")
-        return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
+        return _internal_error(request)
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """Log the exception being handled, and answer with a plain 500."""
+    log.exception(
+        "unhandled error on %s %s",
+        request.method,
+        redact_path(request.path),
+        extra={"action": "http_error"},
+    )
+    if _wants_json(request):
+        return api.error(500, "internal", "something went wrong; try again shortly")
+    return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -174,7 +174,9 @@ class GuardedRequestHandler(RequestHandler):
     ) -> web.StreamResponse:
         """aiohttp's own error answer, with our headers, no request echo and no traceback."""
         peer = loggable(request.remote or "")
-        if isinstance(exc, ConnectionError):
+        if isinstance(exc, ConnectionError) and (
+            self.transport is None or self.transport.is_closing()
+        ):
             log.debug("client %s went away", peer, extra={"action": "http_disconnected"})
         elif status >= 500:
             # The frames are our code; the exception's message may quote the request, so not it.
