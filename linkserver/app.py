@@ -8,18 +8,26 @@ import datetime as dt
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from linkserver import api, pages, preflight
-from linkserver.appkeys import DB, REDEEMER, SETTINGS
+from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
+from linkserver.guards import guard_links
+from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
 from linkserver.retry import DeliveryPolicy
-from linkserver.routes import setup_routes
-from linkserver.security import RedactingAccessLogger, add_security_headers, redact_path
+from linkserver.routes import setup_admin_routes, setup_routes
+from linkserver.security import add_security_headers, redact_path
+from linkserver.server import (
+    connection_cap,
+    handle_loop_exception,
+    make_runner,
+    raise_open_file_limit,
+    start_site,
+)
 from tokenstore.db import create_engine
 from tokenstore.errors import StoreUnavailable
 from tokenstore.settings import Settings
@@ -31,12 +39,6 @@ LEASE_MARGIN_S = 5
 # An unanswered correlation is looked at again only after this many correlation timeouts.
 SETTLE_TIMEOUTS = 3
 ATTEMPT_CALLS = 4
-
-# aiohttp's default access log prints the request line, token included.
-RUNNER_OPTIONS: dict[str, Any] = {
-    "access_log_class": RedactingAccessLogger,
-    "handle_signals": False,
-}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,21 +70,38 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 return api.error(exc.status, code, message)
             return pages.error_page(exc.status, heading, message)
         raise
+    except ConnectionError:
+        if _client_gone(request):
+            raise  # the client went away (or was cut off for reading too slowly): nobody to answer
+        return _internal_error(request)
     except Exception:
-        log.exception(
-            "unhandled error on %s %s",
-            request.method,
-            redact_path(request.path),
-            extra={"action": "http_error"},
-        )
-        if _wants_json(request):
-            return api.error(500, "internal", "something went wrong; try again shortly")
-        return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
+        return _internal_error(request)
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """Log the exception being handled, and answer with a plain 500."""
+    log.exception(
+        "unhandled error on %s %s",
+        request.method,
+        redact_path(request.path),
+        extra={"action": "http_error"},
+    )
+    if _wants_json(request):
+        return api.error(500, "internal", "something went wrong; try again shortly")
+    return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    # The guard is outermost: it sees the final status of a look-up to count a failure.
+    app = web.Application(
+        middlewares=[guard_links, error_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[SETTINGS] = settings
+    app[LIMITER] = FailureLimiter(settings.failed_lookup_burst, settings.failed_lookups_per_minute)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(_resources)
     setup_routes(app)
@@ -130,29 +149,49 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+def create_admin_app(public: web.Application) -> web.Application:
+    """Metrics, health and readiness for operators, on a port of their own."""
+    app = web.Application()
+    app[SETTINGS] = public[SETTINGS]
+    app[DB] = public[DB]
+    app.on_response_prepare.append(add_security_headers)
+    setup_admin_routes(app)
+    return app
+
+
 async def run_server(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
     await preflight.log_checks(settings)
-    app = create_app(settings)
-    runner = web.AppRunner(
-        app, shutdown_timeout=settings.shutdown_grace.total_seconds(), **RUNNER_OPTIONS
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.listen_host, settings.listen_port)
-    await site.start()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(handle_loop_exception)
+    open_files = raise_open_file_limit()
+    app = create_app(settings)
+    runner = make_runner(app, settings, shutdown_timeout=settings.shutdown_grace.total_seconds())
+    await runner.setup()
+    host, port = await start_site(runner, settings.listen_host, settings.listen_port)
+    admin = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
+    await admin.setup()
+    admin_host, admin_port = await start_site(admin, settings.admin_host, settings.admin_port)
+    stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "link server listening on http://%s:%s",
-        settings.listen_host,
-        settings.listen_port,
-        extra={"action": "serve_started"},
+        "link server listening on http://%s:%s, admin (metrics) on http://%s:%s",
+        host,
+        port,
+        admin_host,
+        admin_port,
+        extra={
+            "action": "serve_started",
+            "admin_port": admin_port,
+            "max_connections": connection_cap(settings, open_files),
+            "open_file_limit": open_files,
+        },
     )
     await stop.wait()
     log.info("stopping: draining requests", extra={"action": "serve_stopping"})
     with contextlib.suppress(asyncio.CancelledError):
+        await admin.cleanup()
         await runner.cleanup()
     log.info("stopped", extra={"action": "serve_stopped"})
     return 0

@@ -28,6 +28,7 @@ _ERROR = {
                         "not_found",
                         "method_not_allowed",
                         "internal",
+                        "rate_limited",
                     ],
                 },
                 "message": {"type": "string"},
@@ -88,6 +89,17 @@ def _link(description: str) -> dict[str, Any]:
     }
 
 
+def _limited() -> dict[str, Any]:
+    response = _err("rate_limited: too many invalid links from this address")
+    response["headers"] = {
+        "Retry-After": {
+            "description": "Seconds until this address may look links up again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    return response
+
+
 _TOKEN = {
     "name": "token",
     "in": "path",
@@ -111,6 +123,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _link("The link"),
                     "404": _err("invalid_token"),
+                    "429": _limited(),
                     "503": _err("unavailable"),
                 },
             }
@@ -143,6 +156,7 @@ OPENAPI: dict[str, Any] = {
                     "410": _err("revoked, expired"),
                     "413": _err("too_large"),
                     "422": _err("invalid_input, with one message per field"),
+                    "429": _limited(),
                     "503": _err("unavailable"),
                 },
             }

@@ -19,5 +19,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", api.openapi)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics_page)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
+
+
+def setup_admin_routes(app: web.Application) -> None:
+    """The admin listener: never exposed to the internet, so /metrics lives only here."""
+    app.router.add_get("/metrics", health.metrics_page)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)

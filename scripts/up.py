@@ -28,6 +28,7 @@ from tests.camunda_rest import EngineRest  # noqa: E402
 BIN = Path(sys.executable).parent
 ENGINE_PORT = 8080
 LINK_PORT = 8088
+ADMIN_PORT = 9188
 
 
 def _port(preferred: int) -> int:
@@ -54,6 +55,7 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     link_port = _port(LINK_PORT)
+    admin_port = _port(ADMIN_PORT)
     with contextlib.ExitStack() as stack:
         print("starting Postgres …", flush=True)
         cluster = stack.enter_context(services.local_cluster())
@@ -65,6 +67,7 @@ def main() -> int:
             "ACTION_LINKS_CAMUNDA_URL": camunda_url,
             "ACTION_LINKS_PUBLIC_URL": f"http://127.0.0.1:{link_port}",
             "ACTION_LINKS_LISTEN": f"127.0.0.1:{link_port}",
+            "ACTION_LINKS_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
             "ACTION_LINKS_SIGNING_KEYS": f"demo:{secrets.token_urlsafe(32)}",
         }
         subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
@@ -81,6 +84,7 @@ def main() -> int:
             print("\nEverything is up.")
             print(f"  Camunda REST: {camunda_url}")
             print(f"  Link server:  http://127.0.0.1:{link_port}")
+            print(f"  Metrics:      http://127.0.0.1:{admin_port}/metrics")
             print(f"  Postgres:     {cluster.url}")
             print(f"\nApproval {instance} waits for an answer. Open one of these in a browser:")
             for name, url in sorted(links.items()):

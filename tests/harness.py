@@ -13,10 +13,11 @@ from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from linkserver.app import RUNNER_OPTIONS, create_app
+from linkserver.app import create_admin_app, create_app
+from linkserver.server import make_runner, start_site
 from tests.camunda_rest import EngineRest
 from tokenstore import store
 from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
@@ -103,14 +104,27 @@ class Harness:
 
 
 @asynccontextmanager
+async def link_and_admin_server(settings: Settings) -> AsyncIterator[tuple[str, str]]:
+    """Serve the app and its admin listener in this event loop, as ``serve`` does; yields both
+    base URLs."""
+    runner = make_runner(create_app(settings), settings)
+    await runner.setup()
+    admin = web.AppRunner(create_admin_app(runner.app), handle_signals=False)
+    try:
+        host, port = await start_site(runner, "127.0.0.1", 0)
+        await admin.setup()
+        admin_host, admin_port = await start_site(admin, "127.0.0.1", 0)
+        yield f"http://{host}:{port}", f"http://{admin_host}:{admin_port}"
+    finally:
+        await admin.cleanup()
+        await runner.cleanup()
+
+
+@asynccontextmanager
 async def link_server(settings: Settings) -> AsyncIterator[str]:
     """Serve the app in this event loop; yields its base URL."""
-    server = TestServer(create_app(settings))
-    await server.start_server(**RUNNER_OPTIONS)
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with link_and_admin_server(settings) as (base, _):
+        yield base
 
 
 def settings_for(database_url: str, keyring: Keyring, camunda_url: str, **changes: Any) -> Settings:

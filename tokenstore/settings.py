@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import isodate
@@ -50,11 +51,34 @@ def default_worker_id() -> str:
     return f"action-links-{socket.gethostname()}-{os.getpid()}"
 
 
-def _port(text: str) -> int:
-    port = _int("LISTEN", text, minimum=0)
+def _port(text: str, name: str = "LISTEN") -> int:
+    port = _int(name, text, minimum=0)
     if port > MAX_PORT:
-        raise SettingsError(f"{PREFIX}LISTEN: port {port} is above {MAX_PORT}")
+        raise SettingsError(f"{PREFIX}{name}: port {port} is above {MAX_PORT}")
     return port
+
+
+def _address(name: str, text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8088`` for IPv6); port 0 picks a free port."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    return host or "127.0.0.1", _port(port, name)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str, text: str) -> tuple[Network, ...]:
+    """A comma separated list of addresses or CIDR blocks."""
+    networks = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise SettingsError(
+                f"{PREFIX}{name}: {part!r} is not an IP address or CIDR block"
+            ) from exc
+    return tuple(networks)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -63,6 +87,18 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]
     return url
+
+
+def _network_values(get: Callable[[str], str | None]) -> dict[str, object]:
+    host, port = _address("LISTEN", get("LISTEN") or "127.0.0.1:8088")
+    admin_host, admin_port = _address("ADMIN_LISTEN", get("ADMIN_LISTEN") or "127.0.0.1:9188")
+    return {
+        "listen_host": host,
+        "listen_port": port,
+        "admin_host": admin_host,
+        "admin_port": admin_port,
+        "trusted_proxies": _networks("TRUSTED_PROXIES", get("TRUSTED_PROXIES") or ""),
+    }
 
 
 @dataclass(frozen=True)
@@ -93,6 +129,16 @@ class Settings:
     retention: dt.timedelta = dt.timedelta(days=30)
     reap_batch: int = 500
     shutdown_grace: dt.timedelta = dt.timedelta(seconds=20)
+    # link server network edge
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 9188
+    read_timeout: dt.timedelta = dt.timedelta(seconds=10)
+    keepalive_timeout: dt.timedelta = dt.timedelta(seconds=15)
+    max_connections: int = 2000
+    max_connections_per_client: int = 100
+    trusted_proxies: tuple[Network, ...] = ()
+    failed_lookup_burst: int = 20
+    failed_lookups_per_minute: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,13 +157,10 @@ class Settings:
             keyring = Keyring.parse(keys)
         except ValueError as exc:
             raise SettingsError(f"{PREFIX}SIGNING_KEYS: {exc}") from exc
-        host, _, port = (get("LISTEN") or "127.0.0.1:8088").rpartition(":")
-        host = host.removeprefix("[").removesuffix("]")  # [::1]:8088
         values: dict[str, object] = {
             "database_url": database_url,
             "keyring": keyring,
-            "listen_host": host or "127.0.0.1",
-            "listen_port": _port(port),
+            **_network_values(get),
         }
         texts = {
             "camunda_url": "CAMUNDA_URL",
@@ -136,11 +179,17 @@ class Settings:
             "reap_interval": "REAP_INTERVAL",
             "retention": "RETENTION",
             "shutdown_grace": "SHUTDOWN_GRACE",
+            "read_timeout": "READ_TIMEOUT",
+            "keepalive_timeout": "KEEPALIVE_TIMEOUT",
         }
         counts = {
             "max_tasks": "MAX_TASKS",
             "task_retries": "TASK_RETRIES",
             "reap_batch": "REAP_BATCH",
+            "max_connections": "MAX_CONNECTIONS",
+            "max_connections_per_client": "MAX_CONNECTIONS_PER_CLIENT",
+            "failed_lookup_burst": "FAILED_LOOKUP_BURST",
+            "failed_lookups_per_minute": "FAILED_LOOKUPS_PER_MINUTE",
         }
         for attr, name in texts.items():
             if (text := get(name)) is not None:

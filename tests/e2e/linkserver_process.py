@@ -65,6 +65,8 @@ def start_linkserver(
         "ACTION_LINKS_CAMUNDA_URL": camunda_url,
         "ACTION_LINKS_PUBLIC_URL": base_url,
         "ACTION_LINKS_LISTEN": f"127.0.0.1:{port}",
+        # Tests run side by side: the admin listener takes any free port (the log names it).
+        "ACTION_LINKS_ADMIN_LISTEN": "127.0.0.1:0",
         **(env or {}),
     }
     log_path = Path(tempfile.mkstemp(prefix="linkserver-", suffix=".log")[1])

@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linkserver.security import SECURITY_HEADERS
 from tests.camunda_rest import EngineRest
-from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for
+from tests.harness import (
+    WAIT_FOR_DECISION,
+    Harness,
+    link_and_admin_server,
+    link_server,
+    page,
+    settings_for,
+)
 from tokenstore import store
 from tokenstore.tables import links
 from tokenstore.tokens import Keyring
@@ -263,15 +270,27 @@ async def test_api_flow_and_error_codes(harness: Harness) -> None:
         assert doc["openapi"].startswith("3.") and "/api/v1/links/{token}/redeem" in doc["paths"]
 
 
-async def test_health_readiness_and_metrics(harness: Harness) -> None:
-    async with harness.http.get(f"{harness.base}/healthz") as r:
-        assert r.status == 200
-    async with harness.http.get(f"{harness.base}/readyz") as r:
-        assert r.status == 200 and (await r.json())["status"] == "ready"
-    async with harness.http.get(f"{harness.base}/metrics") as r:
-        assert r.status == 200 and "action_links_redemptions" in await r.text()
-    async with harness.http.get(f"{harness.base}/nowhere") as r:
-        assert r.status == 404 and "X-Frame-Options" in r.headers
+async def test_health_readiness_and_metrics(
+    database_url: str, keyring: Keyring, camunda_url: str
+) -> None:
+    settings = settings_for(database_url, keyring, camunda_url)
+    async with (
+        link_and_admin_server(settings) as (base, admin),
+        aiohttp.ClientSession() as http,
+    ):
+        for url in (base, admin):
+            async with http.get(f"{url}/healthz") as r:
+                assert r.status == 200
+            async with http.get(f"{url}/readyz") as r:
+                assert r.status == 200 and (await r.json())["status"] == "ready"
+        async with http.get(f"{admin}/metrics") as r:
+            assert r.status == 200 and "action_links_redemptions" in await r.text()
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+        # Metrics are for operators: the public port does not serve them.
+        async with http.get(f"{base}/metrics") as r:
+            assert r.status == 404 and "X-Frame-Options" in r.headers
+        async with http.get(f"{base}/nowhere") as r:
+            assert r.status == 404 and "X-Frame-Options" in r.headers
 
 
 async def test_no_token_in_logs(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:

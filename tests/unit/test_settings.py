@@ -169,3 +169,29 @@ def test_camunda_bearer_token_wins_over_basic_auth() -> None:
 def test_a_camunda_user_needs_a_password() -> None:
     with pytest.raises(SettingsError, match=f"{PREFIX}CAMUNDA_PASSWORD is required"):
         from_env(CAMUNDA_USER="demo")
+
+
+def test_network_edge_settings_are_read_and_checked() -> None:
+    settings = from_env(
+        ADMIN_LISTEN="127.0.0.1:0",
+        READ_TIMEOUT="PT2S",
+        KEEPALIVE_TIMEOUT="PT5S",
+        MAX_CONNECTIONS="50",
+        MAX_CONNECTIONS_PER_CLIENT="5",
+        TRUSTED_PROXIES="10.0.0.0/8, ::1",
+        FAILED_LOOKUP_BURST="3",
+        FAILED_LOOKUPS_PER_MINUTE="6",
+    )
+    assert (settings.admin_host, settings.admin_port) == ("127.0.0.1", 0)
+    assert settings.read_timeout == dt.timedelta(seconds=2)
+    assert settings.keepalive_timeout == dt.timedelta(seconds=5)
+    assert (settings.max_connections, settings.max_connections_per_client) == (50, 5)
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert (settings.failed_lookup_burst, settings.failed_lookups_per_minute) == (3, 6)
+    defaults = Settings.from_env(REQUIRED)
+    assert (defaults.admin_host, defaults.admin_port) == ("127.0.0.1", 9188)
+    assert defaults.trusted_proxies == ()
+    with pytest.raises(SettingsError, match=f"^{PREFIX}TRUSTED_PROXIES: 'proxy.internal'"):
+        from_env(TRUSTED_PROXIES="proxy.internal")
+    with pytest.raises(SettingsError, match=f"^{PREFIX}ADMIN_LISTEN: "):
+        from_env(ADMIN_LISTEN="127.0.0.1:99999")
