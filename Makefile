@@ -30,9 +30,9 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.redeem_vs_correlate
 
-## migrate: alembic upgrade head against ACTION_LINKS_DATABASE_URL
+## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed
-	$(BIN)/alembic upgrade head
+	$(BIN)/action-links migrate
 
 clean:
 	rm -rf $(VENV) tests/engine/target .mypy_cache .ruff_cache .pytest_cache

@@ -1,4 +1,5 @@
-"""The ``action-links`` command: ``worker``, ``serve`` and ``reap``.
+"""The ``action-links`` command: ``worker``, ``serve``, ``reap``, ``migrate`` and the operator's
+``links`` and ``answers``.
 
 This is the composition root of each process: it reads the settings once and hands them
 to the daemon it starts.
@@ -8,10 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import sys
 
-from tokenstore.settings import Settings, SettingsError
+import psycopg
+import sqlalchemy.exc
+
+import actionlinks_migrate
+from tokenstore.settings import DatabaseSettings, Settings, SettingsError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
 
 # Attributes every LogRecord has; anything else came in through ``extra=`` and is shown.
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -32,21 +42,61 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="action-links", description="One-time action links for Camunda 7 processes."
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO")
+    # Accepted after the subcommand too; SUPPRESS keeps the main parser's value when absent.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS, default=argparse.SUPPRESS
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("worker", help="serve the issue-token and revoke-tokens topics")
-    commands.add_parser("serve", help="run the link server")
-    commands.add_parser("reap", help="expire and delete old links once, then exit")
+    commands.add_parser(
+        "worker", help="serve the issue-token and revoke-tokens topics", parents=[common]
+    )
+    commands.add_parser("serve", help="run the link server", parents=[common])
+    commands.add_parser(
+        "reap", help="expire and delete old links once, then exit", parents=[common]
+    )
+    actionlinks_migrate.add_parser(commands, parents=[common])
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("camunda-action-links")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _run_database_command(args: argparse.Namespace) -> int:
+    """The commands that need Postgres only, not the signing keys or the engine."""
+    try:
+        database = DatabaseSettings.from_env()
+    except SettingsError as exc:
+        print(f"action-links: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return actionlinks_migrate.run(args, database)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+        # One line, not a traceback: the usual causes are a wrong URL or a stopped server.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"action-links: cannot reach the database: {reason}", file=sys.stderr)
+        return EXIT_DATABASE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     # Every engine request at INFO drowns what the daemons themselves say.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
+    if args.command == "migrate":
+        return _run_database_command(args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -55,7 +55,7 @@ async def reap(
 
 
 async def reap_once(settings: Settings) -> int:
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, 1, settings.db_schema)
     try:
         await reap(engine, utcnow(), settings.retention, settings.reap_batch)
     finally:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import isodate
 
+from tokenstore.schema import DEFAULT_SCHEMA, SchemaNameError, checked_schema
 from tokenstore.tokens import Keyring
 
 PREFIX = "ACTION_LINKS_"
@@ -57,12 +58,35 @@ def _port(text: str) -> int:
     return port
 
 
+def _schema(text: str | None) -> str:
+    try:
+        return checked_schema(text or DEFAULT_SCHEMA)
+    except SchemaNameError as exc:
+        raise SettingsError(f"{PREFIX}DB_SCHEMA: {exc}") from exc
+
+
 def sqlalchemy_url(url: str) -> str:
     """Point a plain ``postgresql://`` URL at psycopg 3, the driver this project ships."""
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]
     return url
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """What the commands that only touch Postgres (``migrate``, ``links``, ``answers``) need."""
+
+    database_url: str = field(repr=False)
+    db_schema: str = DEFAULT_SCHEMA
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseSettings:
+        env = os.environ if environ is None else environ
+        url = (env.get(PREFIX + "DATABASE_URL") or "").strip()
+        if not url:
+            raise SettingsError(f"{PREFIX}DATABASE_URL is required")
+        return cls(url, _schema((env.get(PREFIX + "DB_SCHEMA") or "").strip() or None))
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,8 @@ class Settings:
     retention: dt.timedelta = dt.timedelta(days=30)
     reap_batch: int = 500
     shutdown_grace: dt.timedelta = dt.timedelta(seconds=20)
+    # the Postgres schema of the product's tables (every connection's search_path)
+    db_schema: str = DEFAULT_SCHEMA
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -151,6 +177,7 @@ class Settings:
         for attr, name in counts.items():
             if (text := get(name)) is not None:
                 values[attr] = _int(name, text, minimum=0 if attr == "task_retries" else 1)
+        values["db_schema"] = _schema(get("DB_SCHEMA"))
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.camunda_user and not settings.camunda_password:
             raise SettingsError(f"{PREFIX}CAMUNDA_PASSWORD is required with CAMUNDA_USER")

@@ -248,7 +248,7 @@ async def run_worker(settings: Settings) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    db = create_engine(settings.database_url, pool_size=settings.max_tasks)
+    db = create_engine(settings.database_url, settings.max_tasks, settings.db_schema)
     limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
     try:
         async with httpx.AsyncClient(limits=limits) as http:
