@@ -12,16 +12,30 @@ import asyncio
 import importlib.metadata
 import logging
 import sys
+from typing import Any
 
 import psycopg
 import sqlalchemy.exc
 
 import actionlinks_migrate
-from tokenstore.settings import DatabaseSettings, Settings, SettingsError
+from tokenstore.settings import (
+    FILE_SUFFIX,
+    DatabaseSettings,
+    Settings,
+    SettingsError,
+    unknown_variables,
+    variables_for,
+)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXIT_NOT_FOUND = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok, 1 not found or nothing matched, 2 usage or configuration error, "
+    "3 database unreachable"
+)
+log = logging.getLogger("actionlinks_cli")
 
 # Attributes every LogRecord has; anything else came in through ``extra=`` and is shown.
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -40,7 +54,9 @@ class KeyValueFormatter(logging.Formatter):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="action-links", description="One-time action links for Camunda 7 processes."
+        prog="action-links",
+        description="One-time action links for Camunda 7 processes.",
+        epilog=EXIT_CODES_HELP + ". Each command's --help lists the variables it reads.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default="INFO")
@@ -51,14 +67,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "worker", help="serve the issue-token and revoke-tokens topics", parents=[common]
+        "worker",
+        help="serve the issue-token and revoke-tokens topics",
+        **_subcommand("worker", common),
     )
-    commands.add_parser("serve", help="run the link server", parents=[common])
+    commands.add_parser("serve", help="run the link server", **_subcommand("serve", common))
     commands.add_parser(
-        "reap", help="expire and delete old links once, then exit", parents=[common]
+        "reap", help="expire and delete old links once, then exit", **_subcommand("reap", common)
     )
-    actionlinks_migrate.add_parser(commands, parents=[common])
+    actionlinks_migrate.add_parser(commands, **_subcommand("migrate", common))
     return parser
+
+
+def _subcommand(command: str, common: argparse.ArgumentParser) -> dict[str, Any]:
+    """What every subcommand's parser shares: ``--log-level`` and its environment in --help."""
+    return {
+        "parents": [common],
+        "epilog": env_help(command),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+def env_help(command: str) -> str:
+    """The environment variables ``command`` reads, for its ``--help``."""
+    variables = variables_for(command)
+    width = max(len(v.env_name) for v in variables) + 2
+    lines = [
+        f"  {v.env_name:<{width}}{v.meaning}"
+        + (f" (or {v.env_name}{FILE_SUFFIX}: a file holding it)" if v.secret else "")
+        for v in variables
+    ]
+    return "environment variables read:\n" + "\n".join(lines) + "\n\n" + EXIT_CODES_HELP
 
 
 def _version() -> str:
@@ -95,6 +134,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, handlers=[handler])
     # Every engine request at INFO drowns what the daemons themselves say.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
+    for name in unknown_variables():
+        # A typo such as ACTION_LINKS_LOCK_DURATON would otherwise pass silently.
+        log.warning(
+            "%s is not a setting of action-links; ignored (a typo?)",
+            name,
+            extra={"action": "unknown_setting", "variable": name},
+        )
     if args.command == "migrate":
         return _run_database_command(args)
     try:

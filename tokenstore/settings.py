@@ -15,11 +15,121 @@ from tokenstore.schema import DEFAULT_SCHEMA, SchemaNameError, checked_schema
 from tokenstore.tokens import Keyring
 
 PREFIX = "ACTION_LINKS_"
+FILE_SUFFIX = "_FILE"
 MAX_PORT = 65535
+# Used by the test suite and its fixtures; never warned about.
+TEST_PREFIX = PREFIX + "TEST_"
+
+DAEMONS = frozenset({"worker", "serve"})
+DATABASE_COMMANDS = frozenset({"worker", "serve", "reap", "migrate", "links", "answers"})
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One ``ACTION_LINKS_*`` variable: who reads it, and whether ``<NAME>_FILE`` may hold it."""
+
+    name: str
+    meaning: str
+    commands: frozenset[str]
+    secret: bool = False
+
+    @property
+    def env_name(self) -> str:
+        return PREFIX + self.name
+
+
+def _var(name: str, meaning: str, *commands: str, secret: bool = False) -> Variable:
+    return Variable(name, meaning, frozenset(commands), secret)
+
+
+# Every variable the product reads, in one place: it drives the unknown-variable warning, the
+# ``*_FILE`` secrets and each command's ``--help``. A new setting is one line here.
+VARIABLES: tuple[Variable, ...] = (
+    Variable("DATABASE_URL", "Postgres URL", DATABASE_COMMANDS, secret=True),
+    Variable("DB_SCHEMA", "Postgres schema of the tables (default public)", DATABASE_COMMANDS),
+    _var(
+        "SIGNING_KEYS",
+        "kid:secret pairs; the first signs",
+        "worker",
+        "serve",
+        "reap",
+        "links",
+        secret=True,
+    ),
+    _var("CAMUNDA_URL", "engine REST base", *DAEMONS),
+    _var("CAMUNDA_USER", "basic auth user to the engine", *DAEMONS),
+    _var("CAMUNDA_PASSWORD", "basic auth password", *DAEMONS, secret=True),
+    _var("CAMUNDA_TOKEN", "bearer token to the engine", *DAEMONS, secret=True),
+    _var("PUBLIC_URL", "base of the links people receive", *DAEMONS),
+    _var("LISTEN", "link server address host:port", "serve"),
+    _var("ADMIN_LISTEN", "link server admin address (metrics)", "serve"),
+    _var("TRUSTED_PROXIES", "proxies whose forwarded headers count", "serve"),
+    _var("WORKER_ID", "worker id shown in Camunda", "worker"),
+    _var("MAX_TASKS", "tasks handled at once", "worker"),
+    _var("LOCK_DURATION", "external task lock (ISO 8601)", "worker"),
+    _var("LONG_POLL", "fetch-and-lock long polling (ISO 8601)", "worker"),
+    _var("TASK_RETRIES", "retries for transient faults", "worker"),
+    _var("RETRY_TIMEOUT", "pause between those retries (ISO 8601)", "worker"),
+    _var("CORRELATION_TIMEOUT", "HTTP timeout of one correlation", "serve"),
+    _var("NOT_YET_WINDOW", "how long 'no execution waits yet' is retried", "serve"),
+    _var("REAP_INTERVAL", "reaper period (ISO 8601)", "worker"),
+    _var("RETENTION", "how long expired groups are kept", "worker", "reap"),
+    _var("REAP_BATCH", "rows per reaper batch", "worker", "reap"),
+    _var("SHUTDOWN_GRACE", "drain time on SIGTERM", *DAEMONS),
+)
 
 
 class SettingsError(ValueError):
     """The configuration is incomplete or wrong."""
+
+
+def variables_for(command: str) -> list[Variable]:
+    """The variables ``command`` reads, in table order."""
+    return [v for v in VARIABLES if command in v.commands]
+
+
+def _known_names() -> set[str]:
+    names = {v.env_name for v in VARIABLES}
+    return names | {v.env_name + FILE_SUFFIX for v in VARIABLES if v.secret}
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``ACTION_LINKS_*`` names in the environment that nothing reads (a typo, usually)."""
+    env = os.environ if environ is None else environ
+    known = _known_names()
+    return sorted(
+        name
+        for name in env
+        if name.startswith(PREFIX) and name not in known and not name.startswith(TEST_PREFIX)
+    )
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{name}: {path} is not UTF-8 text") from exc
+    # Editors and `echo` add one newline; anything else in the file is the value.
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def resolved_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment with every ``ACTION_LINKS_<SECRET>_FILE`` replaced by the file's text."""
+    env = dict(os.environ if environ is None else environ)
+    for variable in VARIABLES:
+        file_name = variable.env_name + FILE_SUFFIX
+        path = env.pop(file_name, None) if variable.secret else None
+        if path is None:
+            continue
+        if variable.env_name in env:
+            raise SettingsError(
+                f"{variable.env_name} and {file_name} are both set; set only one of them"
+            )
+        env[variable.env_name] = _read_secret_file(file_name, path.strip())
+    return env
 
 
 def _duration(name: str, text: str) -> dt.timedelta:
@@ -82,7 +192,7 @@ class DatabaseSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DatabaseSettings:
-        env = os.environ if environ is None else environ
+        env = resolved_environment(environ)
         url = (env.get(PREFIX + "DATABASE_URL") or "").strip()
         if not url:
             raise SettingsError(f"{PREFIX}DATABASE_URL is required")
@@ -122,7 +232,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+        env = resolved_environment(environ)
 
         def get(name: str) -> str | None:
             value = env.get(PREFIX + name)
