@@ -18,6 +18,7 @@ import psycopg
 import sqlalchemy.exc
 
 import actionlinks_migrate
+import actionlinks_ops
 from tokenstore.settings import (
     FILE_SUFFIX,
     DatabaseSettings,
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "reap", help="expire and delete old links once, then exit", **_subcommand("reap", common)
     )
     actionlinks_migrate.add_parser(commands, **_subcommand("migrate", common))
+    actionlinks_ops.add_parsers(commands, **_subcommand("links", common))
     return parser
 
 
@@ -114,7 +116,9 @@ def _run_database_command(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"action-links: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return actionlinks_migrate.run(args, database)
+    if args.command == "migrate":
+        return actionlinks_migrate.run(args, database)
+    return actionlinks_ops.run(args, database)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +145,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             name,
             extra={"action": "unknown_setting", "variable": name},
         )
-    if args.command == "migrate":
+    if args.command in ("migrate", "links", "answers"):
         return _run_database_command(args)
     try:
         settings = Settings.from_env()

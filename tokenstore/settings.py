@@ -53,7 +53,6 @@ VARIABLES: tuple[Variable, ...] = (
         "worker",
         "serve",
         "reap",
-        "links",
         secret=True,
     ),
     _var("CAMUNDA_URL", "engine REST base", *DAEMONS),
