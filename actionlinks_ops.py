@@ -22,11 +22,10 @@ from tokenstore import operations
 from tokenstore.db import create_engine
 from tokenstore.operations import AnswerRow, AuditRow, LinkFilter, LinkRow, RetryOutcome
 from tokenstore.settings import DatabaseSettings
-from tokenstore.types import LinkState, RedemptionState, utcnow
+from tokenstore.types import LinkState, RedemptionState, TokenHash, utcnow
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
-EXIT_USAGE = 2
 ERROR_CHARS = 60
 T = TypeVar("T")
 
@@ -39,6 +38,13 @@ def _uuid(text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an id (a UUID)") from None
+
+
+def _link_key(text: str) -> uuid.UUID | TokenHash:
+    try:
+        return operations.link_key(text)
+    except operations.NotALinkKey:
+        raise argparse.ArgumentTypeError("neither a link id nor a token") from None
 
 
 def _moment(text: str) -> dt.datetime:
@@ -75,7 +81,9 @@ def add_parsers(commands: Parsers, **shared: Any) -> None:
     )
     show = link_steps.add_parser("show", help="one link, its answers and audit trail",
                                  **step_kw)  # fmt: skip
-    show.add_argument("link", metavar="TOKEN_OR_ID", help="a link id, a token or a link URL")
+    show.add_argument(
+        "link", type=_link_key, metavar="TOKEN_OR_ID", help="a link id, a token or a link URL"
+    )
     revoke = link_steps.add_parser("revoke", help="revoke active links", **step_kw)
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--process-instance")
@@ -191,12 +199,7 @@ async def _links_list(conn: AsyncConnection, args: argparse.Namespace) -> int:
 
 
 async def _links_show(conn: AsyncConnection, args: argparse.Namespace) -> int:
-    try:
-        key = operations.link_key(args.link)
-    except operations.NotALinkKey:
-        print("action-links: that is neither a link id nor a token", file=sys.stderr)
-        return EXIT_USAGE
-    detail = await operations.show_link(conn, key)
+    detail = await operations.show_link(conn, args.link)
     if detail is None:
         return _nothing("no such link")
     if args.json:

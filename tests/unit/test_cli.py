@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.services import ROOT
+from tests.conftest import SIGNING_KEYS
+from tests.services import ROOT, free_port
 from tokenstore.settings import FILE_SUFFIX, variables_for
 
 COMMANDS = ["worker", "serve", "reap", "migrate"]
@@ -84,3 +85,48 @@ def test_both_a_secret_and_its_file_is_exit_2_naming_both() -> None:
     )
     assert result.returncode == 2
     assert "ACTION_LINKS_DATABASE_URL and ACTION_LINKS_DATABASE_URL_FILE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["links", "list"],
+        ["answers", "list", "--state", "undeliverable"],
+        ["migrate", "current"],
+        ["reap"],
+    ],
+)
+def test_an_unreachable_database_is_one_line_and_exit_3(args: list[str]) -> None:
+    result = _cli(
+        *args,
+        ACTION_LINKS_DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/nowhere",
+        ACTION_LINKS_SIGNING_KEYS=SIGNING_KEYS,
+    )
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("action-links: cannot reach the database")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["links", "revoke", "--reason", "x"],  # which links?
+        ["links", "revoke", "--process-instance", "p"],  # no reason
+        ["links", "list", "--group", "nope"],
+        ["links", "list", "--expiring-before", "tomorrow"],
+        ["answers", "retry", "12"],
+        ["answers", "list", "--state", "delivered"],
+    ],
+)
+def test_operator_usage_errors_are_exit_2(args: list[str]) -> None:
+    result = _cli(*args, ACTION_LINKS_DATABASE_URL="postgresql://x@127.0.0.1:1/db")
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_links_show_of_garbage_is_a_usage_error_before_any_query() -> None:
+    result = _cli(
+        "links", "show", "hello", ACTION_LINKS_DATABASE_URL="postgresql://x@127.0.0.1:1/d"
+    )
+    assert result.returncode == 2
+    assert "neither a link id nor a token" in result.stderr
