@@ -19,11 +19,13 @@ import sqlalchemy.exc
 
 import actionlinks_migrate
 import actionlinks_ops
+from actionlinks_logging import JsonFormatter
 from tokenstore.settings import (
     FILE_SUFFIX,
     DatabaseSettings,
     Settings,
     SettingsError,
+    log_format,
     unknown_variables,
     variables_for,
 )
@@ -133,8 +135,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    try:
+        json_logs = log_format() == "json"
+    except SettingsError as exc:
+        print(f"action-links: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if json_logs
+        else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     logging.basicConfig(level=args.log_level, handlers=[handler])
     # Every engine request at INFO drowns what the daemons themselves say.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))

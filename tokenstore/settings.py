@@ -22,6 +22,7 @@ TEST_PREFIX = PREFIX + "TEST_"
 
 DAEMONS = frozenset({"worker", "serve"})
 DATABASE_COMMANDS = frozenset({"worker", "serve", "reap", "migrate", "links", "answers"})
+ALL_COMMANDS = DATABASE_COMMANDS
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ VARIABLES: tuple[Variable, ...] = (
     _var("RETENTION", "how long expired groups are kept", "worker", "reap"),
     _var("REAP_BATCH", "rows per reaper batch", "worker", "reap"),
     _var("SHUTDOWN_GRACE", "drain time on SIGTERM", *DAEMONS),
+    _var("WORKER_ADMIN_LISTEN", "worker /healthz and /metrics address host:port", "worker"),
+    _var("AUDIT_RETENTION", "how long audit events are kept", "worker", "reap"),
+    Variable("LOG_FORMAT", "text (default) or json: one JSON object per line", ALL_COMMANDS),
 )
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -160,11 +165,35 @@ def default_worker_id() -> str:
     return f"action-links-{socket.gethostname()}-{os.getpid()}"
 
 
-def _port(text: str) -> int:
-    port = _int("LISTEN", text, minimum=0)
+def _port(text: str, name: str = "LISTEN") -> int:
+    port = _int(name, text, minimum=0)
     if port > MAX_PORT:
-        raise SettingsError(f"{PREFIX}LISTEN: port {port} is above {MAX_PORT}")
+        raise SettingsError(f"{PREFIX}{name}: port {port} is above {MAX_PORT}")
     return port
+
+
+def _address(name: str, text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9189`` for IPv6); port 0 lets the system choose."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise SettingsError(f"{PREFIX}{name}: {text!r} is not host:port")
+    return host.removeprefix("[").removesuffix("]"), _port(port, name)
+
+
+def _worker_admin(text: str | None) -> dict[str, object]:
+    if text is None:
+        return {}
+    host, port = _address("WORKER_ADMIN_LISTEN", text)
+    return {"worker_admin_host": host, "worker_admin_port": port}
+
+
+def log_format(environ: Mapping[str, str] | None = None) -> str:
+    """``text`` or ``json``, from ``ACTION_LINKS_LOG_FORMAT``."""
+    env = os.environ if environ is None else environ
+    value = (env.get(PREFIX + "LOG_FORMAT") or "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"{PREFIX}LOG_FORMAT: {value!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def _schema(text: str | None) -> str:
@@ -228,6 +257,10 @@ class Settings:
     shutdown_grace: dt.timedelta = dt.timedelta(seconds=20)
     # the Postgres schema of the product's tables (every connection's search_path)
     db_schema: str = DEFAULT_SCHEMA
+    # the worker's /healthz and /metrics
+    worker_admin_host: str = "127.0.0.1"
+    worker_admin_port: int = 9189
+    audit_retention: dt.timedelta = dt.timedelta(days=400)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -271,6 +304,7 @@ class Settings:
             "reap_interval": "REAP_INTERVAL",
             "retention": "RETENTION",
             "shutdown_grace": "SHUTDOWN_GRACE",
+            "audit_retention": "AUDIT_RETENTION",
         }
         counts = {
             "max_tasks": "MAX_TASKS",
@@ -287,6 +321,7 @@ class Settings:
             if (text := get(name)) is not None:
                 values[attr] = _int(name, text, minimum=0 if attr == "task_retries" else 1)
         values["db_schema"] = _schema(get("DB_SCHEMA"))
+        values.update(_worker_admin(get("WORKER_ADMIN_LISTEN")))
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.camunda_user and not settings.camunda_password:
             raise SettingsError(f"{PREFIX}CAMUNDA_PASSWORD is required with CAMUNDA_USER")

@@ -27,3 +27,7 @@ class EngineError(WorkerError):
     def transient(self) -> bool:
         """No answer, or a server-side error: trying again later may work."""
         return self.status is None or self.status >= 500
+
+
+class AdminListenError(WorkerError):
+    """The worker cannot listen on its admin address (ACTION_LINKS_WORKER_ADMIN_LISTEN):"""

@@ -84,6 +84,8 @@ def worker_env(
             f"{PREFIX}PUBLIC_URL": public_url,
             f"{PREFIX}WORKER_ID": f"e2e-worker-{uuid.uuid4().hex[:8]}",
             f"{PREFIX}LONG_POLL": "PT2S",
+            # Several workers may run at once: each admin listener on a port of its own.
+            f"{PREFIX}WORKER_ADMIN_LISTEN": "127.0.0.1:0",
         }
     )
     for key, value in extra_env.items():

@@ -278,3 +278,18 @@ def test_db_schema_accepts_plain_identifiers(schema: str) -> None:
 def test_db_schema_refuses_anything_else(schema: str) -> None:
     with pytest.raises(SettingsError, match="ACTION_LINKS_DB_SCHEMA"):
         from_env(DB_SCHEMA=schema)
+
+
+def test_worker_admin_listener_and_audit_retention() -> None:
+    defaults = from_env()
+    assert (defaults.worker_admin_host, defaults.worker_admin_port) == ("127.0.0.1", 9189)
+    assert defaults.audit_retention == dt.timedelta(days=400)
+    chosen = from_env(WORKER_ADMIN_LISTEN="[::1]:0", AUDIT_RETENTION="P90D")
+    assert (chosen.worker_admin_host, chosen.worker_admin_port) == ("::1", 0)
+    assert chosen.audit_retention == dt.timedelta(days=90)
+
+
+@pytest.mark.parametrize("text", ["9189", ":9189", "host:port", "h:70000"])
+def test_a_bad_worker_admin_address_is_named(text: str) -> None:
+    with pytest.raises(SettingsError, match="ACTION_LINKS_WORKER_ADMIN_LISTEN"):
+        from_env(WORKER_ADMIN_LISTEN=text)
