@@ -92,7 +92,8 @@ def variables_for(command: str) -> list[Variable]:
     return [v for v in VARIABLES if command in v.commands]
 
 
-def _known_names() -> set[str]:
+def known_names() -> set[str]:
+    """Every ``ACTION_LINKS_*`` name the product reads, ``*_FILE`` forms included."""
     names = {v.env_name for v in VARIABLES}
     return names | {v.env_name + FILE_SUFFIX for v in VARIABLES if v.secret}
 
@@ -100,7 +101,7 @@ def _known_names() -> set[str]:
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """``ACTION_LINKS_*`` names in the environment that nothing reads (a typo, usually)."""
     env = os.environ if environ is None else environ
-    known = _known_names()
+    known = known_names()
     return sorted(
         name
         for name in env
