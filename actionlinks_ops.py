@@ -103,7 +103,7 @@ def add_parsers(commands: Parsers, **shared: Any) -> None:
                                   **step_kw)  # fmt: skip
     one.add_argument("answer", type=_uuid, metavar="ID")
     retry = answer_steps.add_parser(
-        "retry", help="make an undeliverable or waiting answer due now", **step_kw
+        "retry", help="make an undeliverable or stuck answer due now", **step_kw
     )
     retry.add_argument("answer", type=_uuid, metavar="ID")
 
@@ -267,6 +267,8 @@ async def _answers_retry(conn: AsyncConnection, args: argparse.Namespace) -> int
         return _nothing("no such answer")
     if outcome is RetryOutcome.DELIVERED:
         return _nothing("that answer was delivered already; nothing to retry")
+    if outcome is RetryOutcome.DUE_SOON:
+        return _nothing("that answer is pending and a link server tries it within minutes")
     if not args.json:
         print(f"answer {args.answer} is due now; a link server delivers it")
     return EXIT_OK

@@ -31,6 +31,12 @@ from tokenstore.types import (
 )
 
 ACTOR = "operator"
+# A pending answer due within this is left alone: the retry loop tries it soon anyway, and
+# its next_attempt_at may be the lease of an attempt in flight (7 correlation timeouts and a
+# margin, about 75 s by default), which must not be cut short or a second send could race
+# the first. The loop's backoff is capped at 5 minutes, so only a genuinely stuck answer is
+# further away.
+STUCK_AFTER = dt.timedelta(minutes=10)
 MAX_ROWS = 1000
 TOKEN_PARTS = 3
 
@@ -106,6 +112,7 @@ class RetryOutcome(enum.StrEnum):
     RETRIED = "retried"
     NOT_FOUND = "not_found"
     DELIVERED = "delivered"  # nothing to retry: it arrived
+    DUE_SOON = "due_soon"  # pending and tried soon anyway (maybe right now)
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -328,7 +335,7 @@ async def show_answer(conn: AsyncConnection, answer_id: uuid.UUID) -> AnswerDeta
 async def retry_answer(
     conn: AsyncConnection, answer_id: uuid.UUID, now: dt.datetime
 ) -> RetryOutcome:
-    """Make an undeliverable or waiting answer due now.
+    """Make an undeliverable or stuck answer due now (see ``STUCK_AFTER``).
 
     Exactly once still holds: the answer keeps its attempt count, so the next claim counts
     more than one attempt and the link server asks the engine's history for the answer's
@@ -336,16 +343,24 @@ async def retry_answer(
     """
     row = (
         await conn.execute(
-            sa.select(redemptions.c.state, redemptions.c.link_id, redemptions.c.answered_at)
+            sa.select(
+                redemptions.c.state,
+                redemptions.c.link_id,
+                redemptions.c.answered_at,
+                redemptions.c.next_attempt_at,
+            )
             .where(redemptions.c.id == answer_id)
             .with_for_update()
         )
     ).one_or_none()
     if row is None:
         return RetryOutcome.NOT_FOUND
-    state, link_id, answered_at = row
+    state, link_id, answered_at, next_attempt_at = row
     if state == RedemptionState.DELIVERED.value:
         return RetryOutcome.DELIVERED
+    pending = state == RedemptionState.PENDING.value
+    if pending and next_attempt_at is not None and next_attempt_at - now < STUCK_AFTER:
+        return RetryOutcome.DUE_SOON
     await conn.execute(
         sa.update(redemptions)
         .where(redemptions.c.id == answer_id)

@@ -117,3 +117,28 @@ async def test_retry_makes_an_undeliverable_answer_due_and_keeps_its_attempts(
         refused = await operations.retry_answer(conn, claimed.redemption_id, later)
         missing = await operations.retry_answer(conn, uuid.uuid4(), later)
     assert (refused, missing) == (RetryOutcome.DELIVERED, RetryOutcome.NOT_FOUND)
+
+
+async def test_retry_leaves_a_pending_answer_that_is_due_soon_alone(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    async with db.begin() as conn:
+        issued = await store.issue_group(conn, _request("t4", "pi-4", 1), keyring, NOW)
+        result = await store.redeem(
+            conn, tokens.verify(keyring, issued.tokens["no"]), None, NOW, ClientInfo()
+        )
+    assert result is not None and result.delivery is not None
+    answer = result.delivery.redemption_id
+    async with db.begin() as conn:
+        # Just recorded: its first attempt is (or may be) under way.
+        assert await operations.retry_answer(conn, answer, NOW) is RetryOutcome.DUE_SOON
+    stuck_at = NOW - operations.STUCK_AFTER - dt.timedelta(seconds=1)
+    async with db.begin() as conn:
+        assert await operations.retry_answer(conn, answer, stuck_at) is RetryOutcome.RETRIED
+    async with db.connect() as conn:
+        due = (
+            await conn.execute(
+                sa.select(redemptions.c.next_attempt_at).where(redemptions.c.id == answer)
+            )
+        ).scalar_one()
+    assert due == stuck_at
