@@ -5,6 +5,7 @@ that environment, in a directory with nothing else in it, against the real Postg
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -108,6 +109,9 @@ def test_the_installed_wheel_migrates_issues_and_delivers(
                 what="links issued by the installed worker",
             )
             assert url.startswith(links.base_url + "/l/")
+            page = httpx.get(url, timeout=30)  # the templates and the stylesheet are in the wheel
+            assert page.status_code == 200 and "Confirm: Approve" in page.text
+            assert httpx.get(f"{links.base_url}/static/links.css", timeout=30).status_code == 200
             response = httpx.post(url, follow_redirects=False, timeout=30)
             assert response.status_code == 303
             engine_rest.wait_for(
@@ -115,6 +119,14 @@ def test_the_installed_wheel_migrates_issues_and_delivers(
             )
             assert engine_rest.correlation_count(pid) == 1
             assert engine_rest.history_variables(pid)["approved"]["value"] is True
+            listed = subprocess.run(
+                [installed, "links", "list", "--process-instance", pid, "--json"],
+                cwd=tmp_path, capture_output=True, text=True, check=False,
+                env={"ACTION_LINKS_DATABASE_URL": empty_database, "PATH": "/usr/bin:/bin"},
+            )  # fmt: skip
+            assert listed.returncode == 0, listed.stderr
+            states = {row["action"]: row["state"] for row in json.loads(listed.stdout)}
+            assert states == {"approve": "redeemed", "deny": "revoked"}
             assert worker.stop(signal.SIGTERM) == 0
             assert "Traceback" not in worker.log_text()
         assert links.stop(signal.SIGTERM) == 0
