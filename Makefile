@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench migrate clean
+.PHONY: up demo test lint bench migrate clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(BIN)/.installed: pyproject.toml
 ## up: Postgres + Camunda engine + migrations + worker + link server, locally; prints demo links
 up: $(BIN)/.installed
 	$(BIN)/python scripts/up.py
+
+## demo: one more approval on a running `make up`, and its links (CAMUNDA_URL=… if up chose another port)
+demo: $(BIN)/.installed
+	$(BIN)/python scripts/demo.py $(if $(CAMUNDA_URL),--camunda-url $(CAMUNDA_URL))
 
 ## test: ruff, mypy, import contracts, then the whole pytest suite on real Postgres and Camunda
 test: $(BIN)/.installed
@@ -30,9 +34,9 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.redeem_vs_correlate
 
-## migrate: alembic upgrade head against ACTION_LINKS_DATABASE_URL
+## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed
-	$(BIN)/alembic upgrade head
+	$(BIN)/action-links migrate
 
 clean:
 	rm -rf $(VENV) tests/engine/target .mypy_cache .ruff_cache .pytest_cache

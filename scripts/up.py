@@ -1,9 +1,11 @@
 """Bring the whole system up locally, without Docker: ``make up``.
 
 Starts a throwaway Postgres (local PostgreSQL binaries) and the Camunda 7 test engine
-(built with Maven from tests/engine), migrates with ``alembic upgrade head``, starts
+(built with Maven from tests/engine), migrates with ``action-links migrate``, starts
 ``action-links worker`` and ``action-links serve``, deploys the examples, starts an
-approval and prints its Approve and Deny links. Ctrl-C stops everything.
+approval and prints its Approve and Deny links and how to get fresh ones (``make demo``).
+A busy port (8080, 8088, 9189) is replaced by a free one, and said so. Ctrl-C stops
+everything, letting the daemons drain first.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demo import DEFAULT_CAMUNDA_URL, print_links, start_approval  # noqa: E402
+
 from tests import services  # noqa: E402
 from tests.camunda_rest import EngineRest  # noqa: E402
 
@@ -29,38 +33,40 @@ BIN = Path(sys.executable).parent
 ENGINE_PORT = 8080
 LINK_PORT = 8088
 ADMIN_PORT = 9188
+WORKER_ADMIN_PORT = 9189
+# The daemons' ACTION_LINKS_SHUTDOWN_GRACE (default) plus a long poll's end.
+DRAIN_S = 20
 
 
-def _port(preferred: int) -> int:
+def _port(preferred: int, what: str) -> int:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", preferred))
         except OSError:
-            return services.free_port()
+            chosen = services.free_port()
+            print(f"port {preferred} is busy: {what} uses port {chosen} instead", flush=True)
+            return chosen
     return preferred
 
 
-def _wait_for_links(rest: EngineRest, instance: str) -> dict[str, str]:
-    def links() -> dict[str, str] | None:
-        found = {
-            k: v["value"] for k, v in rest.variables(instance).items() if k.startswith("link_")
-        }
-        return found or None
-
-    result: dict[str, str] = rest.wait_for(links, timeout_s=60, what="the worker to issue links")
-    return result
+def _demo_command(camunda_url: str) -> str:
+    if camunda_url == DEFAULT_CAMUNDA_URL:
+        return "make demo"
+    return f"make demo CAMUNDA_URL={camunda_url}"
 
 
 def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    link_port = _port(LINK_PORT)
-    admin_port = _port(ADMIN_PORT)
+    link_port = _port(LINK_PORT, "the link server")
+    admin_port = _port(ADMIN_PORT, "the link server's /metrics")
+    worker_admin_port = _port(WORKER_ADMIN_PORT, "the worker's /healthz and /metrics")
     with contextlib.ExitStack() as stack:
         print("starting Postgres …", flush=True)
         cluster = stack.enter_context(services.local_cluster())
         print("building and starting the Camunda 7 engine (first build downloads from Maven) …")
-        camunda_url = stack.enter_context(services.local_engine(_port(ENGINE_PORT)))
+        engine_port = _port(ENGINE_PORT, "the Camunda engine")
+        camunda_url = stack.enter_context(services.local_engine(engine_port))
         env = {
             **os.environ,
             "ACTION_LINKS_DATABASE_URL": cluster.url,
@@ -69,8 +75,10 @@ def main() -> int:
             "ACTION_LINKS_LISTEN": f"127.0.0.1:{link_port}",
             "ACTION_LINKS_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
             "ACTION_LINKS_SIGNING_KEYS": f"demo:{secrets.token_urlsafe(32)}",
+            "ACTION_LINKS_WORKER_ADMIN_LISTEN": f"127.0.0.1:{worker_admin_port}",
         }
-        subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+        migrate = [str(BIN / "action-links"), "--log-level", "WARNING", "migrate"]
+        subprocess.run(migrate, cwd=ROOT, env=env, check=True)
         daemons = [
             subprocess.Popen([str(BIN / "action-links"), command], cwd=ROOT, env=env)
             for command in ("worker", "serve")
@@ -79,25 +87,32 @@ def main() -> int:
             rest = EngineRest(camunda_url)
             for example in sorted((ROOT / "examples").glob("*.bpmn")):
                 rest.deploy_example(example.name)
-            instance = rest.start("approval", business_key="purchase-4711")
-            links = _wait_for_links(rest, instance)
+            instance, links = start_approval(rest, "purchase-4711")
             print("\nEverything is up.")
-            print(f"  Camunda REST: {camunda_url}")
-            print(f"  Link server:  http://127.0.0.1:{link_port}")
-            print(f"  Metrics:      http://127.0.0.1:{admin_port}/metrics")
-            print(f"  Postgres:     {cluster.url}")
-            print(f"\nApproval {instance} waits for an answer. Open one of these in a browser:")
-            for name, url in sorted(links.items()):
-                print(f"  {name[len('link_') :]:>10}: {url}")
+            print(f"  Camunda REST:   {camunda_url}")
+            print(f"  Link server:    http://127.0.0.1:{link_port}")
+            print(f"  Metrics:        http://127.0.0.1:{admin_port}/metrics (link server)")
+            print(f"                  http://127.0.0.1:{worker_admin_port}/metrics (worker)")
+            print(f"  Postgres:       {cluster.url}\n")
+            print_links(instance, links)
+            print(f"\nFresh links for another approval: {_demo_command(camunda_url)}")
             print("\nCtrl-C stops everything.", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.is_set() and all(d.poll() is None for d in daemons):
                     time.sleep(0.5)
         finally:
-            for daemon in daemons:
-                daemon.send_signal(signal.SIGTERM)
-            for daemon in daemons:
-                daemon.wait(timeout=30)
+            print(
+                f"\nstopping: the worker and the link server finish what they hold "
+                f"(up to {DRAIN_S} s), then Camunda and Postgres stop …",
+                flush=True,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                for daemon in daemons:
+                    if daemon.poll() is None:
+                        daemon.send_signal(signal.SIGTERM)
+                for daemon in daemons:
+                    daemon.wait(timeout=DRAIN_S + 15)
+    print("stopped.", flush=True)
     return 0
 
 

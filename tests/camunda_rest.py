@@ -57,6 +57,11 @@ class EngineRest:
             self._ok(self.http.post(f"/process-definition/key/{key}/start", json=body))["id"]
         )
 
+    def correlate(self, message: str, instance_id: str) -> None:
+        """Send ``message`` to one process instance (what a model's other participants do)."""
+        body = {"messageName": message, "processInstanceId": instance_id}
+        self._ok(self.http.post("/message", json=body))
+
     def variables(self, instance_id: str) -> dict[str, Any]:
         # Without deserializeValues=false, Json values come back as Jackson node dumps.
         response = self.http.get(

@@ -10,7 +10,6 @@ authenticated user may call about itself.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,15 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from tokenstore.db import create_engine
-
-
-class ExitCode(enum.IntEnum):
-    """What ``--check`` exits with; the worst finding wins (2 is a settings error)."""
-
-    OK = 0
-    REFUSED = 1
-    ENGINE_UNREACHABLE = 3
-    DATABASE_UNREACHABLE = 4
+from tokenstore.exitcodes import ExitCode
 
 
 @dataclass(frozen=True)

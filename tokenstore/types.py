@@ -40,6 +40,7 @@ class RevokeReason(enum.StrEnum):
     SIBLING_USED = "sibling_used"
     REQUESTED = "requested"  # by a revoke-tokens task
     CLOSED = "closed"  # the process instance ended: no answer can arrive any more
+    OPERATOR = "operator"  # by ``action-links links revoke``
 
 
 class AuditAction(enum.StrEnum):
@@ -51,6 +52,7 @@ class AuditAction(enum.StrEnum):
     REVOKED = "revoked"
     EXPIRED = "expired"
     REAPED = "reaped"
+    RETRY_REQUESTED = "retry_requested"  # an operator made an answer due again
 
 
 def new_id() -> uuid.UUID:

@@ -13,16 +13,18 @@ import contextlib
 import logging
 import random
 import signal
+import time
 from typing import Any
 
 import httpx
 
 from tokenstore.db import create_engine
 from tokenstore.settings import Settings
-from worker import preflight
+from worker import metrics, preflight
+from worker.admin import admin_listener
 from worker.backoff import backoff_delay
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
-from worker.errors import EngineError, ModelingError
+from worker.errors import AdminListenError, EngineError, ModelingError
 from worker.housekeeping import reap_periodically
 from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome, is_transient
 from worker.task import Task
@@ -79,7 +81,7 @@ class Worker:
 
     async def _fetch(self, free: int, stopping: asyncio.Task[bool]) -> list[Task] | Exception:
         """A batch of tasks (empty when stopping), or what went wrong fetching it."""
-        fetch = asyncio.create_task(self.client.fetch_batch(TOPICS, free))
+        fetch = asyncio.create_task(self._timed_fetch(free))
         await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not fetch.done():
             await self._finish_poll(fetch)
@@ -95,6 +97,13 @@ class Worker:
             except (KeyError, TypeError):
                 log.exception("unreadable task %s", item.get("id"), extra={"action": "bad_task"})
         return tasks
+
+    async def _timed_fetch(self, free: int) -> list[dict[str, Any]]:
+        started = time.monotonic()
+        try:
+            return await self.client.fetch_batch(TOPICS, free)
+        finally:
+            metrics.FETCH_SECONDS.observe(time.monotonic() - started)
 
     async def _finish_poll(self, fetch: asyncio.Task[list[dict[str, Any]]]) -> None:
         """Stopping mid-poll: let the poll end and hand back whatever it locked for us.
@@ -133,10 +142,12 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await keeper
             outcome = choose_outcome(task.topic, result, task.retries, self.policy)
+            metrics.TASKS.labels(task.topic, _outcome_label(outcome)).inc()
             self._log_failure(task, outcome, result)
             await self._report(task, outcome)
             return outcome
         except asyncio.CancelledError:
+            metrics.TASKS.labels(task.topic, "handed_back").inc()
             await self._hand_back(task)
             raise
 
@@ -242,6 +253,12 @@ class Worker:
         await asyncio.gather(*late, return_exceptions=True)
 
 
+def _outcome_label(outcome: Outcome) -> str:
+    if isinstance(outcome, Complete):
+        return "completed"
+    return "incident" if outcome.incident else "failed"
+
+
 async def run_worker(settings: Settings) -> int:
     """Serve the topics and reap until SIGTERM or SIGINT; 0 after a clean stop."""
     await preflight.log_checks(settings)
@@ -250,10 +267,11 @@ async def run_worker(settings: Settings) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    db = create_engine(settings.database_url, pool_size=settings.max_tasks)
+    db = create_engine(settings.database_url, settings.max_tasks, settings.db_schema)
     limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
+    admin = admin_listener(settings.worker_admin_host, settings.worker_admin_port)
     try:
-        async with httpx.AsyncClient(limits=limits) as http:
+        async with admin, httpx.AsyncClient(limits=limits) as http:
             client = EngineClient(settings, http)
             ctx = Context(db, client, settings.keyring, settings.public_url)
             log.info(
@@ -272,6 +290,9 @@ async def run_worker(settings: Settings) -> int:
                 reaper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reaper
+    except AdminListenError as exc:
+        log.error("%s", exc, extra={"action": "admin_listen_failed"})
+        return 1
     finally:
         await db.dispose()
         for sig in signals:

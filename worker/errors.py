@@ -36,3 +36,7 @@ class InstanceNotVisible(EngineError):
     def transient(self) -> bool:
         # A grant or a tenant membership an operator can add; never proof the instance ended.
         return True
+
+
+class AdminListenError(WorkerError):
+    """The worker cannot listen on its admin address (ACTION_LINKS_WORKER_ADMIN_LISTEN):"""

@@ -1,4 +1,5 @@
-"""The worker's periodic reaper: expire links past their TTL, delete long-expired groups.
+"""The worker's periodic reaper: expire links past their TTL, delete long-expired groups and
+audit events older than ``ACTION_LINKS_AUDIT_RETENTION``.
 
 Every worker runs it; the store's batches skip rows another process holds, so several
 workers reaping at once share the work instead of waiting on each other.
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tokenstore.reaper import reap
 from tokenstore.settings import Settings
 from tokenstore.types import utcnow
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,12 @@ async def reap_periodically(db: AsyncEngine, settings: Settings, stop: asyncio.E
     """Reap now and then every ``settings.reap_interval`` until ``stop`` is set."""
     while not stop.is_set():
         try:
-            await reap(db, utcnow(), settings.retention, settings.reap_batch)
+            report = await reap(
+                db, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention
+            )
+            metrics.LINKS_EXPIRED.inc(report.expired)
+            metrics.GROUPS_REAPED.inc(report.deleted)
+            metrics.AUDIT_EVENTS_DELETED.inc(report.audit_deleted)
         except Exception as exc:
             # The database may be away for a while; the next round tries again.
             log.warning("reaping failed: %s", exc, extra={"action": "reap_failed"})

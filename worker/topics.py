@@ -21,6 +21,7 @@ from tokenstore.model import IssuedGroup
 from tokenstore.tokens import Keyring
 from tokenstore.types import utcnow
 from tokenstore.variables import format_date
+from worker import metrics
 from worker.engine import EngineClient
 from worker.errors import ModelingError
 from worker.requests import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
@@ -78,6 +79,7 @@ async def issue_token(task: Task, ctx: Context) -> Variables:
         request = bind_correlation_keys(spec, values)
     async with ctx.db.begin() as conn:
         issued = await store.issue_group(conn, request, ctx.keyring, now)
+    metrics.LINKS_ISSUED.inc(len(issued.tokens))
     log.info(
         "%s task %s: %s link group %s with %d links for process instance %s",
         task.topic,
@@ -111,6 +113,7 @@ async def revoke_tokens(task: Task, ctx: Context) -> Variables:
         count = await store.revoke(
             conn, task.process_instance_id, ctx.clock(), spec.group_id, spec.actions
         )
+    metrics.LINKS_REVOKED.inc(count)
     log.info(
         "%s task %s: revoked %d links of process instance %s",
         task.topic,

@@ -11,7 +11,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +55,10 @@ def start_linkserver(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     log_level: str = "DEBUG",
+    executable: Sequence[str] = (sys.executable, "-m", "actionlinks_cli"),
+    cwd: Path = ROOT,
 ) -> LinkServerProcess:
+    """``executable`` is the ``action-links`` command to run (an installed one, for instance)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     full_env = {
@@ -72,8 +75,8 @@ def start_linkserver(
     log_path = Path(tempfile.mkstemp(prefix="linkserver-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "actionlinks_cli", "--log-level", log_level, "serve"],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            [*executable, "--log-level", log_level, "serve"],
+            cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = LinkServerProcess(process, base_url, log_path)
     deadline = time.monotonic() + START_TIMEOUT_S

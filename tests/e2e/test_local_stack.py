@@ -8,6 +8,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from tests.services import ROOT
 
 UP_TIMEOUT_S = 240
+LINK_PORT = 8088
 
 
 def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes]) -> str:
@@ -32,6 +34,25 @@ def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes]) -> str:
     raise AssertionError(f"scripts/up.py did not print {text!r}:\n{log.read_text()[-4000:]}")
 
 
+def _fresh_links_work(content: str, env: dict[str, str]) -> None:
+    """The printed ``make demo`` command gives links to another approval that open."""
+    hint = re.search(r"^Fresh links for another approval: make demo(?: CAMUNDA_URL=(\S+))?$",
+                     content, re.MULTILINE)  # fmt: skip
+    assert hint, content[-2000:]
+    args = ["--camunda-url", hint.group(1)] if hint.group(1) else []
+    demo = subprocess.run(
+        [sys.executable, "scripts/demo.py", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    fresh = dict(re.findall(r"^\s+(approve|deny): (http://\S+)$", demo.stdout, re.MULTILINE))
+    assert set(fresh) == {"approve", "deny"}, demo.stdout
+    first = re.search(r"^Approval (\S+) waits", content, re.MULTILINE)
+    assert first and first.group(1) not in demo.stdout  # another instance
+    status, body = _request("GET", fresh["deny"])
+    assert status == 200 and "Confirm: Deny" in body
+
+
 def _request(method: str, url: str) -> tuple[int, str]:
     """One request, no redirects followed, the connection closed whatever happens."""
     parts = urllib.parse.urlparse(url)
@@ -44,10 +65,23 @@ def _request(method: str, url: str) -> tuple[int, str]:
         connection.close()
 
 
+def _occupy(port: int) -> socket.socket | None:
+    """Hold ``port`` so that make up must choose another (None if someone holds it already)."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        return None
+    sock.listen()
+    return sock
+
+
 def test_make_up_prints_links_that_answer_the_approval() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTION_LINKS_")}
     fd, name = tempfile.mkstemp(prefix="action-links-up-", suffix=".log")
     log = Path(name)
+    held = _occupy(LINK_PORT)
     with os.fdopen(fd, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "scripts/up.py"],
@@ -59,8 +93,13 @@ def test_make_up_prints_links_that_answer_the_approval() -> None:
         )
     try:
         content = _wait_for(log, "Ctrl-C stops everything.", process)
+        busy = re.search(rf"port {LINK_PORT} is busy: the link server uses port (\d+)", content)
+        assert busy, content[-2000:]
         links = dict(re.findall(r"^\s+(approve|deny): (http://\S+)$", content, re.MULTILINE))
         assert set(links) == {"approve", "deny"}, content[-2000:]
+        base = f"http://127.0.0.1:{busy.group(1)}/l/"
+        assert all(url.startswith(base) for url in links.values()), content[-3000:]
+        _fresh_links_work(content, env)
         status, body = _request("GET", links["approve"])
         assert status == 200 and "Confirm: Approve" in body
         status, _ = _request("POST", links["approve"])
@@ -74,6 +113,11 @@ def test_make_up_prints_links_that_answer_the_approval() -> None:
         code = process.wait(timeout=90)
         tail = log.read_text(errors="replace")[-3000:]
         log.unlink(missing_ok=True)
+        if held:
+            held.close()
     assert code == 0, tail
     assert "Traceback" not in tail
+    # Ctrl-C is not met with silence while the daemons drain.
+    assert "stopping: the worker and the link server finish what they hold" in tail
+    assert tail.rstrip().endswith("stopped."), tail
     gc.collect()  # a leaked socket shows up here, in this test, not in a later one

@@ -274,11 +274,11 @@ def test_check_refuses_wrong_credentials(
 def test_check_exit_codes_for_what_is_unreachable(database_url: str, command: str) -> None:
     dead = f"http://127.0.0.1:{services.free_port()}/engine-rest"
     engine_down = run_check(command, database_url, dead, {})
-    assert engine_down.returncode == 3, engine_down.stderr
+    assert engine_down.returncode == 4, engine_down.stderr
     assert f"the engine at {dead} is unreachable" in engine_down.stderr
     no_database = f"postgresql://nobody:pw-in-url@127.0.0.1:{services.free_port()}/none"
     database_down = run_check(command, no_database, dead, {})
-    assert database_down.returncode == 4, database_down.stderr
+    assert database_down.returncode == 3, database_down.stderr
     assert "the database is unreachable (connection failed" in database_down.stderr
     assert "pw-in-url" not in database_down.stderr
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,8 @@ def worker_env(
             f"{PREFIX}PUBLIC_URL": public_url,
             f"{PREFIX}WORKER_ID": f"e2e-worker-{uuid.uuid4().hex[:8]}",
             f"{PREFIX}LONG_POLL": "PT2S",
+            # Several workers may run at once: each admin listener on a port of its own.
+            f"{PREFIX}WORKER_ADMIN_LISTEN": "127.0.0.1:0",
         }
     )
     for key, value in extra_env.items():
@@ -97,12 +99,21 @@ def running_worker(
 ) -> Iterator[WorkerProcess]:
     """A worker that has started serving; stopped with SIGTERM on the way out if still running."""
     env = worker_env(database_url, camunda_url, public_url, **extra_env)
+    with running_worker_command([sys.executable, "-m", "actionlinks_cli"], ROOT, env) as worker:
+        yield worker
+
+
+@contextlib.contextmanager
+def running_worker_command(
+    executable: Sequence[str], cwd: Path, env: dict[str, str]
+) -> Iterator[WorkerProcess]:
+    """``running_worker`` with the ``action-links`` command to run (an installed one, say)."""
     fd, name = tempfile.mkstemp(prefix="action-links-worker-", suffix=".log")
     log_path = Path(name)
     with os.fdopen(fd, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "actionlinks_cli", "worker"],
-            cwd=ROOT,
+            [*executable, "worker"],
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

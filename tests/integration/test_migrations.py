@@ -20,7 +20,7 @@ def _tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_tables"
-            " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            " WHERE schemaname = 'public' AND tablename <> 'action_links_alembic_version'"
         ).fetchall()
     return {row[0] for row in rows}
 

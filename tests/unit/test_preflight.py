@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 import pytest
 
+from tokenstore.exitcodes import ExitCode
 from tokenstore.preflight import (
     PROCESS_DEFINITIONS,
     PROCESS_INSTANCES,
-    ExitCode,
     Finding,
     Get,
     Reply,

@@ -5,12 +5,22 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import re
 import socket
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import SIGNING_KEYS
-from tokenstore.settings import PREFIX, Settings, SettingsError
+from tokenstore import settings as settings_module
+from tokenstore.settings import (
+    PREFIX,
+    VARIABLES,
+    DatabaseSettings,
+    Settings,
+    SettingsError,
+    unknown_variables,
+)
 
 REQUIRED = {
     "ACTION_LINKS_DATABASE_URL": "postgresql://links@db.internal/links",
@@ -195,3 +205,117 @@ def test_network_edge_settings_are_read_and_checked() -> None:
         from_env(TRUSTED_PROXIES="proxy.internal")
     with pytest.raises(SettingsError, match=f"^{PREFIX}ADMIN_LISTEN: "):
         from_env(ADMIN_LISTEN="127.0.0.1:99999")
+
+
+SECRETS = ["DATABASE_URL", "SIGNING_KEYS", "CAMUNDA_PASSWORD", "CAMUNDA_TOKEN"]
+SECRET_VALUES = {
+    "DATABASE_URL": "postgresql://links:s3cret@db.internal/links",
+    "SIGNING_KEYS": "k9:file-secret-key-0123456789abcdef",
+    "CAMUNDA_PASSWORD": "pa ss\n word",
+    "CAMUNDA_TOKEN": "tok-123",
+}
+
+
+def _secret_value(settings: Settings, name: str) -> object:
+    return {
+        "DATABASE_URL": settings.database_url,
+        "SIGNING_KEYS": ",".join(f"{k.kid}:{k.secret.decode()}" for k in settings.keyring.keys),
+        "CAMUNDA_PASSWORD": settings.camunda_password,
+        "CAMUNDA_TOKEN": settings.camunda_token,
+    }[name]
+
+
+@pytest.mark.parametrize("name", SECRETS)
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""], ids=["lf", "crlf", "none"])
+def test_every_secret_can_come_from_a_file_one_newline_stripped(
+    tmp_path: Path, name: str, ending: str
+) -> None:
+    path = tmp_path / name.lower()
+    path.write_bytes((SECRET_VALUES[name] + ending).encode())
+    env = {**REQUIRED, "ACTION_LINKS_CAMUNDA_USER": "demo", "ACTION_LINKS_CAMUNDA_PASSWORD": "x"}
+    env.pop(PREFIX + name, None)
+    env[PREFIX + name + "_FILE"] = str(path)
+    settings = Settings.from_env(env)
+    assert _secret_value(settings, name) == SECRET_VALUES[name]
+
+
+@pytest.mark.parametrize("name", SECRETS)
+def test_a_secret_and_its_file_together_are_an_error_naming_both(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "secret"
+    path.write_text(SECRET_VALUES[name])
+    env = {**REQUIRED, PREFIX + name: SECRET_VALUES[name], PREFIX + name + "_FILE": str(path)}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert f"{PREFIX}{name} and {PREFIX}{name}_FILE are both set" in str(raised.value)
+
+
+def test_a_missing_secret_file_is_named_without_its_content(tmp_path: Path) -> None:
+    env = {**REQUIRED, "ACTION_LINKS_CAMUNDA_TOKEN_FILE": str(tmp_path / "nope")}
+    with pytest.raises(SettingsError, match="ACTION_LINKS_CAMUNDA_TOKEN_FILE: cannot read"):
+        Settings.from_env(env)
+
+
+def test_database_settings_read_the_url_from_a_file_too(tmp_path: Path) -> None:
+    path = tmp_path / "url"
+    path.write_text("postgresql://a@b/c\n")
+    database = DatabaseSettings.from_env({"ACTION_LINKS_DATABASE_URL_FILE": str(path)})
+    assert database.database_url == "postgresql://a@b/c"
+    assert database.db_schema == "public"
+
+
+def test_a_non_secret_has_no_file_variant() -> None:
+    env = {**REQUIRED, "ACTION_LINKS_PUBLIC_URL_FILE": "/etc/hostname"}
+    assert Settings.from_env(env).public_url == "http://127.0.0.1:8088"
+    assert unknown_variables(env) == ["ACTION_LINKS_PUBLIC_URL_FILE"]
+
+
+def test_unknown_variables_are_named_test_ones_and_other_programs_are_not() -> None:
+    env = {
+        **REQUIRED,
+        "ACTION_LINKS_LOCK_DURATON": "PT1M",  # the typo this exists for
+        "ACTION_LINKS_SIGNING_KEYS_FILE": "/run/secrets/keys",
+        "ACTION_LINKS_TEST_ANYTHING": "1",
+        "ACTION_LINKS_ADMIN_LISTEN": "127.0.0.1:9188",
+        "ACTION_LINKS_TRUSTED_PROXIES": "10.0.0.1",
+        "ACTION_LINKSX": "1",
+        "PATH": "/usr/bin",
+    }
+    assert unknown_variables(env) == ["ACTION_LINKS_LOCK_DURATON"]
+
+
+def test_the_table_knows_every_variable_the_settings_read() -> None:
+    source = Path(settings_module.__file__).read_text()
+    read = set(
+        re.findall(
+            r'get\("([A-Z][A-Z_]*[A-Z])"\)|"([A-Z][A-Z_]*[A-Z])",?\s*$', source, re.MULTILINE
+        )
+    )
+    names = {a or b for a, b in read} - {""}
+    known = {v.name for v in VARIABLES}
+    assert names and names <= known, names - known
+
+
+@pytest.mark.parametrize("schema", ["links_app", "_x1"])
+def test_db_schema_accepts_plain_identifiers(schema: str) -> None:
+    assert from_env(DB_SCHEMA=schema).db_schema == schema
+
+
+@pytest.mark.parametrize("schema", ["Links", "a-b", "x;drop", "pg_temp", "1abc", "a" * 64])
+def test_db_schema_refuses_anything_else(schema: str) -> None:
+    with pytest.raises(SettingsError, match="ACTION_LINKS_DB_SCHEMA"):
+        from_env(DB_SCHEMA=schema)
+
+
+def test_worker_admin_listener_and_audit_retention() -> None:
+    defaults = from_env()
+    assert (defaults.worker_admin_host, defaults.worker_admin_port) == ("127.0.0.1", 9189)
+    assert defaults.audit_retention == dt.timedelta(days=400)
+    chosen = from_env(WORKER_ADMIN_LISTEN="[::1]:0", AUDIT_RETENTION="P90D")
+    assert (chosen.worker_admin_host, chosen.worker_admin_port) == ("::1", 0)
+    assert chosen.audit_retention == dt.timedelta(days=90)
+
+
+@pytest.mark.parametrize("text", ["host:port", "h:70000", "h:"])
+def test_a_bad_worker_admin_address_is_named(text: str) -> None:
+    with pytest.raises(SettingsError, match="ACTION_LINKS_WORKER_ADMIN_LISTEN"):
+        from_env(WORKER_ADMIN_LISTEN=text)
