@@ -271,14 +271,18 @@ def test_check_refuses_wrong_credentials(
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_check_exit_codes_for_what_is_unreachable(database_url: str, command: str) -> None:
+def test_check_exit_codes_for_what_is_unreachable(
+    database_url: str, camunda_url: str, command: str
+) -> None:
     dead = f"http://127.0.0.1:{services.free_port()}/engine-rest"
     engine_down = run_check(command, database_url, dead, {})
     assert engine_down.returncode == 4, engine_down.stderr
     assert f"the engine at {dead} is unreachable" in engine_down.stderr
     no_database = f"postgresql://nobody:pw-in-url@127.0.0.1:{services.free_port()}/none"
-    database_down = run_check(command, no_database, dead, {})
+    database_down = run_check(command, no_database, camunda_url, {})
     assert database_down.returncode == 3, database_down.stderr
+    both_down = run_check(command, no_database, dead, {})
+    assert both_down.returncode == 4, both_down.stderr  # the highest applicable code
     assert "the database is unreachable (connection failed" in database_down.stderr
     assert "pw-in-url" not in database_down.stderr
 
