@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from psycopg import sql
 
-from tests.services import free_port
+from tests.services import ROOT, free_port
 from tokenstore import store, tokens
 from tokenstore.db import create_engine
 from tokenstore.decisions import Accept
@@ -23,7 +24,8 @@ from tokenstore.types import ExternalTaskId, LinkState, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
-HEAD = "0001"
+# The scripts' newest revision, whatever it is.
+HEAD = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
 TABLES = {"link_groups", "links", "redemptions", "audit_events"}
 
 
