@@ -367,7 +367,7 @@ async def retry_answer(
         .values(state=RedemptionState.PENDING.value, next_attempt_at=now, settled_at=None)
     )
     # The link waits for this answer again; its changed_at is how the settle recognises the
-    # use that moves it (see store._settle).
+    # use that moves it (see deliveries.settle).
     await conn.execute(
         sa.update(links)
         .where(links.c.id == link_id, links.c.state == LinkState.UNDELIVERABLE.value)

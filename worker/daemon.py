@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tokenstore.db import create_engine
+from tokenstore.db import Database
 from tokenstore.settings import Settings
 from worker import metrics, preflight
 from worker.admin import admin_listener
@@ -122,9 +122,22 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetch
             return
-        with contextlib.suppress(Exception):  # a failed poll locked nothing
-            for item in fetch.result():
-                await self._hand_back(Task.from_json(item))
+        try:
+            items = fetch.result()
+        except Exception as exc:
+            log.info(
+                "the last poll failed while stopping; it locked nothing: %s",
+                exc,
+                extra={"action": "last_poll_failed"},
+            )
+            return
+        for item in items:
+            try:
+                task = Task.from_json(item)
+            except (KeyError, TypeError):
+                log.exception("unreadable task %s", item.get("id"), extra={"action": "bad_task"})
+                continue
+            await self._hand_back(task)
 
     def _start(self, task: Task) -> None:
         running = asyncio.create_task(self.process(task), name=f"task-{task.id}")
@@ -267,7 +280,7 @@ async def run_worker(settings: Settings) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    db = create_engine(settings.database_url, settings.max_tasks, settings.db_schema)
+    db = Database.connect(settings.database_url, settings.max_tasks, settings.db_schema)
     limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
     admin = admin_listener(settings.worker_admin_host, settings.worker_admin_port)
     try:
