@@ -37,6 +37,7 @@ from linkserver.retry import (
     next_step,
 )
 from tokenstore import deliveries
+from tokenstore.backoff import exponential_s
 from tokenstore.db import Connection, Database
 from tokenstore.errors import StoreUnavailable
 from tokenstore.model import Delivery
@@ -264,7 +265,7 @@ class DeliveryLoop:
         self._stopping.set()
 
     def _error_wait_s(self) -> float:
-        return float(min(LOOP_ERROR_BACKOFF_CAP_S, self.idle_s * 2 ** min(self._errors, 10)))
+        return exponential_s(self._errors, self.idle_s, LOOP_ERROR_BACKOFF_CAP_S, max_exponent=10)
 
     async def run(self) -> None:
         while not self._stopping.is_set():

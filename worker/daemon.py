@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
+from tokenstore.backoff import backoff_delay
 from tokenstore.db import Database
 from tokenstore.settings import Settings
 from worker import metrics, preflight
 from worker.admin import admin_listener
-from worker.backoff import backoff_delay
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
 from worker.errors import AdminListenError, EngineError, ModelingError
 from worker.housekeeping import reap_periodically

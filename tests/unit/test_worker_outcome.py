@@ -8,9 +8,9 @@ import httpx
 import pytest
 import sqlalchemy.exc as sa_exc
 
+from tokenstore.backoff import MAX_DELAY_S, backoff_delay
 from tokenstore.db import wrap_exceptions
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
-from worker.backoff import MAX_DELAY_S, backoff_delay
 from worker.errors import EngineError, ModelingError
 from worker.outcome import (
     MAX_ERROR_MESSAGE_CHARS,
