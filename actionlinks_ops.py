@@ -115,7 +115,7 @@ async def _with_connection(
     database: DatabaseSettings,
     work: Callable[[Connection], Coroutine[Any, Any, T]],
 ) -> T:
-    db = Database.connect(database.database_url, 1, database.db_schema)
+    db = Database.from_url(database.database_url, 1, database.db_schema)
     try:
         async with db.transaction() as conn:
             return await work(conn)

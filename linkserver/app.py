@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    db = Database.connect(settings.database_url, schema=settings.db_schema)
+    db = Database.from_url(settings.database_url, schema=settings.db_schema)
     camunda = CamundaClient(
         settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
     )

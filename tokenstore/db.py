@@ -77,9 +77,10 @@ class Database:
         self.db = db
 
     @classmethod
-    def connect(
+    def from_url(
         cls, database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
     ) -> Database:
+        """A pool for ``database_url``; it connects lazily, on the first transaction."""
         return cls(create_db(database_url, pool_size, schema))
 
     @contextlib.asynccontextmanager

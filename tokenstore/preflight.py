@@ -204,7 +204,7 @@ def _check_unavailable(reply: Reply) -> Finding:
 
 
 async def check_database(database_url: str) -> tuple[Finding, ...]:
-    db = Database.connect(database_url, pool_size=1)
+    db = Database.from_url(database_url, pool_size=1)
     try:
         await db.ping()
     except StoreUnavailable as exc:

@@ -81,7 +81,7 @@ async def reap(
 
 
 async def reap_once(settings: Settings) -> int:
-    db = Database.connect(settings.database_url, 1, settings.db_schema)
+    db = Database.from_url(settings.database_url, 1, settings.db_schema)
     try:
         await reap(db, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention)
     finally:

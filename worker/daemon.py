@@ -280,7 +280,7 @@ async def run_worker(settings: Settings) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    db = Database.connect(settings.database_url, settings.max_tasks, settings.db_schema)
+    db = Database.from_url(settings.database_url, settings.max_tasks, settings.db_schema)
     limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
     admin = admin_listener(settings.worker_admin_host, settings.worker_admin_port)
     try:

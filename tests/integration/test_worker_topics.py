@@ -203,7 +203,7 @@ async def test_an_unreachable_database_fails_the_task_with_retries(
     engine_rest.deploy_example("approval.bpmn")
     instance = start(engine_rest, started, "approval")
     task = await fetch_own(client, engine_rest, instance)
-    dead = Database.connect("postgresql://postgres@127.0.0.1:1/nowhere")
+    dead = Database.from_url("postgresql://postgres@127.0.0.1:1/nowhere")
     try:
         ctx = Context(dead, client, keyring, PUBLIC_URL)
         outcome = await Worker(settings, client, ctx).process(task)
