@@ -119,25 +119,27 @@ class Worker:
         done, _ = await asyncio.wait({fetch}, timeout=timeout_s)
         if not done:
             fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await fetch
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                log.info(
+                    "stopping: the poll cut short failed: %s",
+                    exc,
+                    extra={"action": "last_poll_failed"},
+                )
             return
         try:
-            items = fetch.result()
+            for item in fetch.result():
+                await self._hand_back(Task.from_json(item))
         except Exception as exc:
+            # A failed poll locked nothing; an unreadable task's lock runs out by itself.
             log.info(
-                "the last poll failed while stopping; it locked nothing: %s",
+                "stopping: the last poll failed or returned an unreadable task: %s",
                 exc,
                 extra={"action": "last_poll_failed"},
             )
-            return
-        for item in items:
-            try:
-                task = Task.from_json(item)
-            except (KeyError, TypeError):
-                log.exception("unreadable task %s", item.get("id"), extra={"action": "bad_task"})
-                continue
-            await self._hand_back(task)
 
     def _start(self, task: Task) -> None:
         running = asyncio.create_task(self.process(task), name=f"task-{task.id}")
