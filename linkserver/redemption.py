@@ -11,6 +11,7 @@ from typing import Any
 
 from linkserver import metrics
 from linkserver.delivery import Deliverer
+from linkserver.forms import FormAnswer
 from linkserver.retry import Delivered, Step, Undeliverable
 from tokenstore import answering, answerschema, tokens
 from tokenstore.db import Database
@@ -55,9 +56,8 @@ class Redeemer:
     async def use(
         self,
         token: str,
-        answer: Mapping[str, Any] | None,
+        answer: Mapping[str, Any] | FormAnswer | None,
         client: ClientInfo,
-        from_form: bool = False,
     ) -> Used:
         try:
             token_hash = self._hash(token)
@@ -71,7 +71,8 @@ class Redeemer:
             return Used(None)
         # Checked here, holding no connection and no lock: a slow check must never keep a
         # group locked. The schema of a link never changes, so the check holds under the lock.
-        checked = answerschema.check(link.input_schema, answer, from_form=from_form)
+        raw = answer.typed(link.input_schema) if isinstance(answer, FormAnswer) else answer
+        checked = answerschema.check(link.input_schema, raw)
         now = utcnow()
         async with self.db.transaction() as conn:
             result = await answering.redeem(

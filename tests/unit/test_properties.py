@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from linkserver.forms import FormAnswer
 from tokenstore import answerschema, tokens
 from tokenstore.errors import InvalidInput, InvalidToken, InvalidVariable
 from tokenstore.tokens import Keyring
@@ -151,7 +152,7 @@ def test_any_json_answer_validates_to_typed_values_or_invalid_input(
 def test_any_form_coerces_and_validates_or_is_invalid_input(
     schema: dict[str, Any], form: dict[str, str]
 ) -> None:
-    checked = answerschema.check(schema, form, from_form=True)
+    checked = answerschema.check(schema, FormAnswer(form).typed(schema))
     if checked.errors is None:
         assert all(camunda_accepts(value) for value in checked.values.values())
     else:

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from linkserver import forms
 from tokenstore import answerschema
 from tokenstore.errors import InvalidInput, InvalidVariable
 from tokenstore.variables import (
@@ -92,7 +93,7 @@ def test_unusable_schemas_are_refused(schema: Any) -> None:
 
 def test_form_strings_are_coerced_then_validated() -> None:
     form = {"amount": " 42 ", "note": "hi", "urgent": "on", "ratio": "0.5"}
-    values = answerschema.validate(SCHEMA, answerschema.coerce_form(SCHEMA, form))
+    values = answerschema.validate(SCHEMA, forms.coerce_form(SCHEMA, form))
     assert values == {
         "amount": TypedValue("Integer", 42),
         "note": TypedValue("String", "hi"),
@@ -113,7 +114,7 @@ def test_form_strings_are_coerced_then_validated() -> None:
 )
 def test_invalid_form_input_names_the_field(form: dict[str, str], field: str, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        answerschema.validate(SCHEMA, answerschema.coerce_form(SCHEMA, form))
+        answerschema.validate(SCHEMA, forms.coerce_form(SCHEMA, form))
     assert caught.value.errors[field] == message
 
 
