@@ -14,12 +14,10 @@ import logging
 import sys
 from typing import Any
 
-import psycopg
-import sqlalchemy.exc
-
 import actionlinks_migrate
 import actionlinks_ops
 from actionlinks_logging import JsonFormatter
+from tokenstore.errors import StoreUnavailable
 from tokenstore.exitcodes import EXIT_CODES_HELP, ExitCode
 from tokenstore.settings import (
     FILE_SUFFIX,
@@ -128,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+    except StoreUnavailable as exc:
+        if not exc.transient:
+            raise
         # One line, not a traceback: the usual causes are a wrong URL or a stopped server.
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(f"action-links: cannot reach the database: {reason}", file=sys.stderr)
+        print(f"action-links: cannot reach the database: {exc.reason}", file=sys.stderr)
         return ExitCode.DATABASE_UNREACHABLE
 
 

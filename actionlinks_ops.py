@@ -16,10 +16,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import isodate
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokenstore import operations
-from tokenstore.db import create_engine
+from tokenstore.db import Connection, Database
 from tokenstore.exitcodes import ExitCode
 from tokenstore.operations import AnswerRow, AuditRow, LinkFilter, LinkRow, RetryOutcome
 from tokenstore.settings import DatabaseSettings
@@ -114,14 +113,14 @@ def run(args: argparse.Namespace, database: DatabaseSettings) -> int:
 
 async def _with_connection(
     database: DatabaseSettings,
-    work: Callable[[AsyncConnection], Coroutine[Any, Any, T]],
+    work: Callable[[Connection], Coroutine[Any, Any, T]],
 ) -> T:
-    engine = create_engine(database.database_url, 1, database.db_schema)
+    db = Database.from_url(database.database_url, 1, database.db_schema)
     try:
-        async with engine.begin() as conn:
+        async with db.transaction() as conn:
             return await work(conn)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 # --- printing ------------------------------------------------------------------------------
@@ -179,7 +178,7 @@ def _nothing(what: str) -> int:
 # --- links ---------------------------------------------------------------------------------
 
 
-async def _links_list(conn: AsyncConnection, args: argparse.Namespace) -> int:
+async def _links_list(conn: Connection, args: argparse.Namespace) -> int:
     where = LinkFilter(
         process_instance_id=args.process_instance,
         business_key=args.business_key,
@@ -197,7 +196,7 @@ async def _links_list(conn: AsyncConnection, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-async def _links_show(conn: AsyncConnection, args: argparse.Namespace) -> int:
+async def _links_show(conn: Connection, args: argparse.Namespace) -> int:
     detail = await operations.show_link(conn, args.link)
     if detail is None:
         return _nothing("no such link")
@@ -213,7 +212,7 @@ async def _links_show(conn: AsyncConnection, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-async def _links_revoke(conn: AsyncConnection, args: argparse.Namespace) -> int:
+async def _links_revoke(conn: Connection, args: argparse.Namespace) -> int:
     revoked = await operations.revoke(
         conn,
         utcnow(),
@@ -233,7 +232,7 @@ async def _links_revoke(conn: AsyncConnection, args: argparse.Namespace) -> int:
 # --- answers -------------------------------------------------------------------------------
 
 
-async def _answers_list(conn: AsyncConnection, args: argparse.Namespace) -> int:
+async def _answers_list(conn: Connection, args: argparse.Namespace) -> int:
     found = await operations.list_answers(conn, RedemptionState(args.state))
     if args.json:
         _print_json([operations.as_dict(a) for a in found])
@@ -244,7 +243,7 @@ async def _answers_list(conn: AsyncConnection, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-async def _answers_show(conn: AsyncConnection, args: argparse.Namespace) -> int:
+async def _answers_show(conn: Connection, args: argparse.Namespace) -> int:
     detail = await operations.show_answer(conn, args.answer)
     if detail is None:
         return _nothing("no such answer")
@@ -258,7 +257,7 @@ async def _answers_show(conn: AsyncConnection, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-async def _answers_retry(conn: AsyncConnection, args: argparse.Namespace) -> int:
+async def _answers_retry(conn: Connection, args: argparse.Namespace) -> int:
     outcome = await operations.retry_answer(conn, args.answer, utcnow())
     if args.json:
         _print_json({"answer": str(args.answer), "outcome": outcome.value})
@@ -273,7 +272,7 @@ async def _answers_retry(conn: AsyncConnection, args: argparse.Namespace) -> int
     return ExitCode.OK
 
 
-Handler = Callable[[AsyncConnection, argparse.Namespace], Coroutine[Any, Any, int]]
+Handler = Callable[[Connection, argparse.Namespace], Coroutine[Any, Any, int]]
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("links", "list"): _links_list,
     ("links", "show"): _links_show,

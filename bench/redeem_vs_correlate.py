@@ -27,8 +27,8 @@ from tests import services
 from tests.camunda_rest import EngineRest
 from tests.conftest import SIGNING_KEYS, alembic_config
 from tests.e2e.linkserver_process import running_linkserver
-from tokenstore import store
-from tokenstore.db import create_engine
+from tokenstore import issuing
+from tokenstore.db import create_db
 from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.tokens import Keyring
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
@@ -92,11 +92,11 @@ async def bench(
     keyring = Keyring.parse(SIGNING_KEYS)
     direct = [rest.start("bench-wait") for _ in range(instances)]
     linked = [rest.start("bench-wait") for _ in range(instances)]
-    engine = create_engine(database_url)
+    db = create_db(database_url)
     tokens = []
-    async with engine.begin() as conn:
+    async with db.begin() as conn:
         for pid in linked:
-            issued = await store.issue_group(
+            issued = await issuing.issue_group(
                 conn,
                 IssueRequest(
                     external_task_id=ExternalTaskId(str(uuid.uuid4())),
@@ -110,7 +110,7 @@ async def bench(
                 dt.datetime.now(dt.UTC),
             )
             tokens.append(issued.tokens["ok"])
-    await engine.dispose()
+    await db.dispose()
     async with aiohttp.ClientSession() as http:
 
         def correlate(pid: str) -> Callable[[], Awaitable[int]]:

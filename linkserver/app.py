@@ -28,7 +28,7 @@ from linkserver.server import (
     raise_open_file_limit,
     start_site,
 )
-from tokenstore.db import create_engine
+from tokenstore.db import Database
 from tokenstore.errors import StoreUnavailable
 from tokenstore.settings import Settings
 
@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = create_engine(settings.database_url, schema=settings.db_schema)
+    db = Database.from_url(settings.database_url, schema=settings.db_schema)
     camunda = CamundaClient(
         settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
     )
@@ -128,13 +128,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     # A click waits for a delivery slot no longer than one correlation may take.
     deliverer = Deliverer(
-        engine, camunda, policy, attempt_lease, slot_wait=settings.correlation_timeout
+        db, camunda, policy, attempt_lease, slot_wait=settings.correlation_timeout
     )
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
     # Nothing is sent before the first claim, so the loop need wait only briefly for it.
     lease = settings.correlation_timeout + dt.timedelta(seconds=LEASE_MARGIN_S)
-    app[DB] = engine
-    app[REDEEMER] = Redeemer(engine, settings.keyring, deliverer, lease)
+    app[DB] = db
+    app[REDEEMER] = Redeemer(db, settings.keyring, deliverer, lease)
     loop = DeliveryLoop(deliverer)
     task = asyncio.create_task(loop.run(), name="delivery-loop")
     yield
@@ -146,7 +146,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await camunda.close()
-    await engine.dispose()
+    await db.dispose()
 
 
 def create_admin_app(public: web.Application) -> web.Application:

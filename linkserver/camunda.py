@@ -18,13 +18,10 @@ import aiohttp
 from tokenstore.model import Delivery
 from tokenstore.types import CorrelateBy
 from tokenstore.variables import TypedValue
+from tokenstore.vocabulary import ANSWER_MARKER_PREFIX, REDEMPTION_ID_VARIABLE
 
 log = logging.getLogger(__name__)
 
-REDEMPTION_ID_VARIABLE = "actionLinkRedemptionId"
-# One variable per answer, named after it: a later answer to the same instance overwrites
-# actionLinkRedemptionId, but never this, so the history can always tell whether it arrived.
-ANSWER_MARKER_PREFIX = "actionLinkAnswer_"
 NO_MATCH_MARKER = "No process definition or execution matches the parameters"
 AMBIGUOUS_MARKER = "to a single execution"
 # Exception types in an engine's error body that mean "this request can never succeed as it
@@ -190,7 +187,7 @@ def engine_exception(text: str) -> str | None:
 
 
 def _typed(values: dict[str, TypedValue] | Any) -> dict[str, dict[str, Any]]:
-    return {name: value.to_camunda() for name, value in values.items()}
+    return {name: value.to_json() for name, value in values.items()}
 
 
 def correlation_body(delivery: Delivery) -> dict[str, Any]:

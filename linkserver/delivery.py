@@ -24,9 +24,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from linkserver import metrics
 from linkserver.camunda import Attempt, CamundaClient, CorrelationResult, Visibility
 from linkserver.retry import (
@@ -39,7 +36,10 @@ from linkserver.retry import (
     backoff_s,
     next_step,
 )
-from tokenstore import store
+from tokenstore import deliveries
+from tokenstore.backoff import exponential_s
+from tokenstore.db import Connection, Database
+from tokenstore.errors import StoreUnavailable
 from tokenstore.model import Delivery
 from tokenstore.types import RedemptionId, utcnow
 
@@ -57,7 +57,7 @@ DEFAULT_SLOT_WAIT = dt.timedelta(seconds=10)
 
 @dataclass
 class Deliverer:
-    engine: AsyncEngine
+    db: Database
     camunda: CamundaClient
     policy: DeliveryPolicy
     # How long a claimed attempt keeps others away: its own calls to the engine (history,
@@ -88,8 +88,8 @@ class Deliverer:
             await self._hand_over(redemption_id)
             return None
         try:
-            async with self.engine.begin() as conn:
-                delivery = await store.claim_delivery(
+            async with self.db.transaction() as conn:
+                delivery = await deliveries.claim_delivery(
                     conn, redemption_id, self.clock(), self.attempt_lease
                 )
             if delivery is None:
@@ -100,8 +100,8 @@ class Deliverer:
 
     async def _hand_over(self, redemption_id: RedemptionId) -> None:
         # Nothing was sent: let the retry loop take it now, not when the click's lease ends.
-        async with self.engine.begin() as conn:
-            released = await store.release_first_attempt(conn, redemption_id, self.clock())
+        async with self.db.transaction() as conn:
+            released = await deliveries.release_first_attempt(conn, redemption_id, self.clock())
         log.info(
             "no free delivery slot; the retry loop takes the answer over",
             extra={
@@ -127,8 +127,10 @@ class Deliverer:
         """
         await self._retry_slots.acquire()
         try:
-            async with self.engine.begin() as conn:
-                delivery = await store.claim_due_delivery(conn, self.clock(), self.attempt_lease)
+            async with self.db.transaction() as conn:
+                delivery = await deliveries.claim_due_delivery(
+                    conn, self.clock(), self.attempt_lease
+                )
         except BaseException:
             self._retry_slots.release()
             raise
@@ -140,9 +142,9 @@ class Deliverer:
         return task
 
     async def report_pending(self) -> None:
-        async with self.engine.connect() as conn:
-            count, oldest = await store.count_pending(conn)
-            invisible = await store.count_pending_with_error(conn, INVISIBLE_ERROR)
+        async with self.db.connection() as conn:
+            count, oldest = await deliveries.count_pending(conn)
+            invisible = await deliveries.count_pending_with_error(conn, INVISIBLE_ERROR)
         metrics.PENDING.set(count)
         age = (self.clock() - oldest).total_seconds() if oldest else 0.0
         metrics.OLDEST_PENDING_AGE.set(age)
@@ -171,7 +173,7 @@ class Deliverer:
         )
         if isinstance(step, Undeliverable) and earlier_may_have_arrived:
             step = await self._confirm_undeliverable(delivery, step)
-        async with self.engine.begin() as conn:
+        async with self.db.transaction() as conn:
             await self._record(conn, delivery, step)
         return step
 
@@ -194,7 +196,7 @@ class Deliverer:
             return RetryAt(self.clock() + dt.timedelta(seconds=retry_s), "history not readable")
         return step
 
-    async def _record(self, conn: AsyncConnection, delivery: Delivery, step: Step) -> None:
+    async def _record(self, conn: Connection, delivery: Delivery, step: Step) -> None:
         now = self.clock()
         extra = {
             "action": "delivery",
@@ -203,16 +205,18 @@ class Deliverer:
             "attempt": delivery.attempts,
         }
         if isinstance(step, Delivered):
-            recorded = await store.settle_delivered(conn, delivery, now)
+            recorded = await deliveries.settle_delivered(conn, delivery, now)
             result, level, text = "delivered", logging.INFO, "answer delivered"
         elif isinstance(step, Undeliverable):
-            recorded = await store.settle_undeliverable(
+            recorded = await deliveries.settle_undeliverable(
                 conn, delivery, now, step.reason, close_group=step.close_group, refused=step.refused
             )
             result = "refused" if step.refused else "undeliverable"
             level, text = logging.WARNING, f"undeliverable: {step.reason}"
         else:
-            recorded = await store.reschedule(conn, delivery, step.at, step.error, step.refused)
+            recorded = await deliveries.reschedule(
+                conn, delivery, step.at, step.error, step.refused
+            )
             result, level, text = self._retry_log(delivery, step)
         if not recorded:
             log.warning("a newer attempt took over; outcome dropped", extra=extra)
@@ -261,7 +265,7 @@ class DeliveryLoop:
         self._stopping.set()
 
     def _error_wait_s(self) -> float:
-        return float(min(LOOP_ERROR_BACKOFF_CAP_S, self.idle_s * 2 ** min(self._errors, 10)))
+        return exponential_s(self._errors, self.idle_s, LOOP_ERROR_BACKOFF_CAP_S, max_exponent=10)
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -270,7 +274,7 @@ class DeliveryLoop:
                 await self.deliverer.report_pending()
                 self._errors = 0
                 wait_s = self.idle_s
-            except (SQLAlchemyError, OSError) as exc:
+            except StoreUnavailable as exc:
                 self._errors += 1
                 wait_s = self._error_wait_s()
                 log.warning(
@@ -305,7 +309,7 @@ class DeliveryLoop:
         if exc is None:
             return
         # The answer stays pending; its lease runs out and the next attempt takes it.
-        if isinstance(exc, SQLAlchemyError | OSError):
+        if isinstance(exc, StoreUnavailable):
             log.warning(
                 "delivery attempt could not reach the database: %s",
                 type(exc).__name__,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import SQLAlchemyError
 
 from linkserver import metrics
 from linkserver.appkeys import DB
+from tokenstore.errors import StoreUnavailable
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -17,9 +16,8 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     try:
-        async with request.app[DB].connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except (SQLAlchemyError, OSError):
+        await request.app[DB].ping()
+    except StoreUnavailable:
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
     return web.json_response({"status": "ready"})
 

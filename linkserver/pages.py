@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from linkserver.presentation import HTTP_STATUS, Status, format_moment
-from tokenstore import inputs
+from tokenstore import answerschema
 from tokenstore.model import LinkView
 from tokenstore.types import RedemptionState
 
@@ -58,10 +58,10 @@ def confirm_page(
     schema = view.link.input_schema
     fields = []
     if schema is not None:
-        needed = inputs.required(schema)
+        needed = answerschema.required(schema)
         fields = [
             _field(name, prop, name in needed, form.get(name), errors.get(name))
-            for name, prop in inputs.properties(schema).items()
+            for name, prop in answerschema.properties(schema).items()
         ]
     return render(
         "confirm.html",

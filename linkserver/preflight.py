@@ -20,13 +20,14 @@ from tokenstore.preflight import (
     grant,
 )
 from tokenstore.settings import Settings
+from tokenstore.vocabulary import ANSWER_MARKER_PREFIX
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 5
 # The reads delivery makes, each harmless: a variable no answer ever has, and counts.
 READS: tuple[tuple[str, Mapping[str, str]], ...] = (
-    ("/history/variable-instance/count", {"variableName": "actionLinkAnswer_preflight"}),
+    ("/history/variable-instance/count", {"variableName": f"{ANSWER_MARKER_PREFIX}preflight"}),
     ("/history/process-instance/count", {}),
     ("/process-instance/count", {}),
 )

@@ -8,7 +8,8 @@ from typing import Any
 
 from tokenstore.decisions import effective_state
 from tokenstore.model import LinkView
-from tokenstore.types import LinkState, RevokeReason
+from tokenstore.states import Event, revoked_by
+from tokenstore.types import LinkState
 
 
 class Status(enum.StrEnum):
@@ -42,7 +43,7 @@ def status_of(view: LinkView | None, now: dt.datetime) -> Status:
         return Status.INVALID
     state = effective_state(view.link, view.group, now)
     if state is LinkState.REVOKED:
-        sibling_used = view.link.revoked_reason == RevokeReason.SIBLING_USED.value
+        sibling_used = revoked_by(view.link.revoked_reason) is Event.SIBLING_USED
         return Status.ANSWERED_ELSEWHERE if sibling_used and view.answer else Status.REVOKED
     if state is LinkState.UNDELIVERABLE and view.answer and view.answer.refused:
         return Status.REFUSED

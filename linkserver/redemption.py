@@ -9,18 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from linkserver import metrics
 from linkserver.delivery import Deliverer
+from linkserver.forms import FormAnswer
 from linkserver.retry import Delivered, Step, Undeliverable
-from tokenstore import inputs, store, tokens
+from tokenstore import answering, answerschema, tokens
+from tokenstore.db import Database
 from tokenstore.decisions import Accept, RejectInput
 from tokenstore.errors import InvalidToken, StoreUnavailable
 from tokenstore.model import ClientInfo, LinkView
+from tokenstore.states import Event, moves, next_state
 from tokenstore.tokens import Keyring
-from tokenstore.types import LinkState, RedemptionState, utcnow
+from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Used:
 
 @dataclass
 class Redeemer:
-    engine: AsyncEngine
+    db: Database
     keyring: Keyring
     deliverer: Deliverer
     delivery_lease: dt.timedelta
@@ -50,43 +50,34 @@ class Redeemer:
             token_hash = self._hash(token)
         except InvalidToken:
             return None
-        try:
-            async with self.engine.connect() as conn:
-                return await store.find_link(conn, token_hash)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+        async with self.db.connection() as conn:
+            return await answering.find_link(conn, token_hash)
 
     async def use(
         self,
         token: str,
-        answer: Mapping[str, Any] | None,
+        answer: Mapping[str, Any] | FormAnswer | None,
         client: ClientInfo,
-        from_form: bool = False,
     ) -> Used:
         try:
             token_hash = self._hash(token)
         except InvalidToken:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
-        try:
-            async with self.engine.connect() as conn:
-                link = await store.link_to_answer(conn, token_hash)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+        async with self.db.connection() as conn:
+            link = await answering.link_to_answer(conn, token_hash)
         if link is None:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
         # Checked here, holding no connection and no lock: a slow check must never keep a
         # group locked. The schema of a link never changes, so the check holds under the lock.
-        checked = inputs.check(link.input_schema, answer, from_form=from_form)
+        raw = answer.typed(link.input_schema) if isinstance(answer, FormAnswer) else answer
+        checked = answerschema.check(link.input_schema, raw)
         now = utcnow()
-        try:
-            async with self.engine.begin() as conn:
-                result = await store.redeem(
-                    conn, token_hash, checked, now, client, delivery_lease=self.delivery_lease
-                )
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+        async with self.db.transaction() as conn:
+            result = await answering.redeem(
+                conn, token_hash, checked, now, client, delivery_lease=self.delivery_lease
+            )
         if result is None:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
@@ -114,7 +105,7 @@ class Redeemer:
         # The answer is committed; a failure here leaves it pending for the retry loop.
         try:
             return await self.deliverer.deliver_now(redemption_id)
-        except (SQLAlchemyError, OSError) as exc:
+        except StoreUnavailable as exc:
             log.warning(
                 "first delivery attempt failed, the retry loop takes over: %s",
                 type(exc).__name__,
@@ -134,14 +125,13 @@ def after_delivery(view: LinkView, step: Step | None) -> LinkView:
     """The link as the first delivery attempt left it, without reading it back."""
     if view.answer is None or not isinstance(step, Delivered | Undeliverable):
         return view
-    delivered = isinstance(step, Delivered)
+    event = Event.DELIVERED if isinstance(step, Delivered) else Event.UNDELIVERABLE
     answer = dataclasses.replace(
         view.answer,
-        state=RedemptionState.DELIVERED if delivered else RedemptionState.UNDELIVERABLE,
+        state=next_state(view.answer.state, event),
         refused=isinstance(step, Undeliverable) and step.refused,
     )
     link = view.link
-    if link.state is LinkState.PENDING:
-        state = LinkState.REDEEMED if delivered else LinkState.UNDELIVERABLE
-        link = dataclasses.replace(link, state=state)
+    if moves(link.state, event):
+        link = dataclasses.replace(link, state=next_state(link.state, event))
     return LinkView(link, view.group, answer)

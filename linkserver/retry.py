@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from linkserver.camunda import Attempt, CorrelationResult, Visibility
+from tokenstore.backoff import exponential_s
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
@@ -57,8 +58,7 @@ Step = Delivered | Undeliverable | RetryAt
 
 def backoff_s(attempts: int, policy: DeliveryPolicy, jitter: float) -> float:
     """Capped exponential backoff; ``jitter`` in [0, 1) spreads retries of many link servers."""
-    exponent = min(attempts, 30)
-    delay = min(policy.cap_s, policy.base_s * float(2**exponent))
+    delay = exponential_s(attempts, policy.base_s, policy.cap_s, max_exponent=30)
     return delay * (0.5 + jitter / 2)
 
 

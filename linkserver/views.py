@@ -11,6 +11,7 @@ from aiohttp.multipart import BadContentDispositionHeader
 from linkserver import pages
 from linkserver.appkeys import REDEEMER, SETTINGS
 from linkserver.clientaddr import UNKNOWN, client_address
+from linkserver.forms import FormAnswer
 from linkserver.presentation import Status, status_of
 from tokenstore.model import ClientInfo
 from tokenstore.types import utcnow
@@ -73,7 +74,7 @@ async def use_link(request: web.Request) -> web.StreamResponse:
             "Your browser sent a form we could not read. Please open the link again.",
         )
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
-    used = await redeemer.use(token, form, client_info(request), from_form=True)
+    used = await redeemer.use(token, FormAnswer(form), client_info(request))
     if used.view is None:
         return pages.outcome_page(Status.INVALID, None)
     if used.input_errors is not None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests import services
 from tests.camunda_rest import EngineRest
 from tests.faultproxy import FaultProxy
-from tokenstore.db import create_engine
+from tokenstore.db import create_db
 from tokenstore.tokens import Keyring
 
 # One name per test run: two runs sharing a Postgres server must not drop each other's template.
@@ -78,9 +78,9 @@ def database_url(postgres_server: str, template_database: str) -> Iterator[str]:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url, pool_size=60)
-    yield engine
-    await engine.dispose()
+    db = create_db(database_url, pool_size=60)
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from linkserver.app import create_admin_app, create_app
 from linkserver.server import make_runner, start_site
 from tests.camunda_rest import EngineRest
-from tokenstore import store
+from tokenstore import issuing
 from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
 from tokenstore.settings import Settings
 from tokenstore.tables import redemptions
@@ -92,7 +92,7 @@ class Harness:
         )
         req = dataclasses.replace(req, **changes)
         async with self.db.begin() as conn:
-            return await store.issue_group(conn, req, self.keyring, dt.datetime.now(dt.UTC))
+            return await issuing.issue_group(conn, req, self.keyring, dt.datetime.now(dt.UTC))
 
     def url(self, token: str) -> str:
         return f"{self.base}/l/{token}"

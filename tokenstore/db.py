@@ -1,17 +1,112 @@
-"""The async SQLAlchemy engine both daemons share the shape of."""
+"""The one database boundary: a ``Database`` handle whose connections raise the store's own
+errors, never a driver's.
+
+Everything above ``tokenstore`` opens a ``db.transaction()`` or ``db.connection()`` and
+passes the connection to the store's functions; it sees ``StoreUnavailable`` and
+``Conflict``, never SQLAlchemy or psycopg (procrastinate's ``wrap_exceptions``).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tokenstore.errors import Conflict, StoreUnavailable
 from tokenstore.schema import DEFAULT_SCHEMA, connect_args
 from tokenstore.settings import sqlalchemy_url
 
 POOL_SIZE = 10
 POOL_TIMEOUT_S = 5
 
+# What the store's functions take: a connection from ``Database.transaction()``/``connection()``.
+Connection = AsyncConnection
 
-def create_engine(
+T = TypeVar("T")
+
+_CONFLICTS = (psycopg.errors.UniqueViolation, psycopg.errors.ForeignKeyViolation)
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A connection problem, which goes away by itself, rather than a fault of the query."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    if isinstance(exc, psycopg.Error):
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return isinstance(exc, sa_exc.TimeoutError | OSError)
+
+
+@contextlib.contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    """Re-raise a driver error as the store's own: a conflict by constraint name, or
+    the database being unavailable (``transient`` when it is a connection problem)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if isinstance(exc.orig, _CONFLICTS):
+            raise Conflict(_constraint_name(exc)) from exc
+        raise StoreUnavailable(type(exc).__name__, transient=False, reason=_reason(exc)) from exc
+    except (SQLAlchemyError, psycopg.Error, OSError) as exc:
+        raise StoreUnavailable(
+            type(exc).__name__, transient=_is_transient(exc), reason=_reason(exc)
+        ) from exc
+
+
+class Database:
+    """The link database: a pool of connections that raise only ``tokenstore.errors``."""
+
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
+
+    @classmethod
+    def from_url(
+        cls, database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
+    ) -> Database:
+        """A pool for ``database_url``; it connects lazily, on the first transaction."""
+        return cls(create_db(database_url, pool_size, schema))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A connection in a transaction, committed when the block ends without an error."""
+        with wrap_exceptions():
+            async with self.db.begin() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A connection for reads, rolled back when the block ends."""
+        with wrap_exceptions():
+            async with self.db.connect() as conn:
+                yield conn
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
+        async with self.connection() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.db.dispose()
+
+
+def create_db(
     database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
 ) -> AsyncEngine:
     # pre_ping makes a pool survive a Postgres restart without handing out dead connections.
@@ -23,3 +118,16 @@ def create_engine(
         pool_pre_ping=True,
         connect_args=connect_args(schema),
     )
+
+
+async def one_or_none(
+    conn: Connection, stmt: sa.Executable, from_row: Callable[[Any], T]
+) -> T | None:
+    """Execute ``stmt`` and map its one row (by column name), or None for no row."""
+    row = (await conn.execute(stmt)).mappings().one_or_none()
+    return None if row is None else from_row(row)
+
+
+async def one(conn: Connection, stmt: sa.Executable, from_row: Callable[[Any], T]) -> T:
+    """Execute ``stmt`` and map its exactly one row (by column name)."""
+    return from_row((await conn.execute(stmt)).mappings().one())

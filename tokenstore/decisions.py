@@ -7,8 +7,9 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tokenstore.inputs import CheckedInput
+from tokenstore.answerschema import CheckedInput
 from tokenstore.model import Group, Link
+from tokenstore.states import Event, moves, next_state
 from tokenstore.types import LinkState
 from tokenstore.variables import TypedValue
 
@@ -41,8 +42,8 @@ Decision = Accept | Refuse | RejectInput
 
 def effective_state(link: Link, group: Group, now: dt.datetime) -> LinkState:
     """The state a person should see: an active link past its expiry is expired already."""
-    if link.state is LinkState.ACTIVE and now >= group.expires_at:
-        return LinkState.EXPIRED
+    if moves(link.state, Event.EXPIRED) and now >= group.expires_at:
+        return next_state(link.state, Event.EXPIRED)
     return link.state
 
 

@@ -34,3 +34,21 @@ class GroupAlreadyUsed(TokenStoreError):
 
 class StoreUnavailable(TokenStoreError):
     """The link database cannot be reached right now."""
+
+    def __init__(
+        self, detail: str | None = None, *, transient: bool = True, reason: str | None = None
+    ) -> None:
+        # False: the database answered with an error of the query, not of the connection.
+        self.transient = transient
+        # The driver's own first line ("connection refused", "database … does not exist"):
+        # it names host and port, never the password.
+        self.reason = reason or detail or ""
+        super().__init__(detail)
+
+
+class Conflict(TokenStoreError):
+    """A write conflicts with a row already there."""
+
+    def __init__(self, constraint_name: str | None) -> None:
+        self.constraint_name = constraint_name
+        super().__init__(constraint_name)

@@ -135,6 +135,20 @@ class Answer:
     # The engine refused it (an error of the engine's own, not a closed request).
     refused: bool = False
 
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Answer:
+        """A ``redemptions`` row joined with its link's ``action`` and ``label``."""
+        return cls(
+            redemption_id=RedemptionId(row["id"]),
+            link_id=LinkId(row["link_id"]),
+            action=row["action"],
+            label=row["label"],
+            answered_at=row["answered_at"],
+            state=RedemptionState(row["state"]),
+            variables=from_json_map(row["variables"]),
+            refused=row["state"] == RedemptionState.UNDELIVERABLE.value and row["refusals"] > 0,
+        )
+
 
 @dataclass(frozen=True)
 class LinkView:
@@ -165,6 +179,25 @@ class Delivery:
     attempts: int
     # Attempts so far that the engine refused deterministically (see linkserver.retry).
     refusals: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Delivery:
+        """A ``redemptions`` row joined with its link's group (``deliveries._delivery_query``)."""
+        return cls(
+            redemption_id=RedemptionId(row["id"]),
+            link_id=LinkId(row["link_id"]),
+            group_id=GroupId(row["group_id"]),
+            message_name=row["message_name"],
+            correlate_by=CorrelateBy(row["correlate_by"]),
+            process_instance_id=ProcessInstanceId(row["process_instance_id"]),
+            business_key=row["business_key"],
+            tenant_id=row["tenant_id"],
+            correlation_keys=from_json_map(row["correlation_keys"]),
+            variables=from_json_map(row["variables"]),
+            answered_at=row["answered_at"],
+            attempts=row["attempts"],
+            refusals=row["refusals"],
+        )
 
 
 @dataclass(frozen=True)

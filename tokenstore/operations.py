@@ -19,14 +19,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tokenstore import tokens
+from tokenstore import audit, tokens
+from tokenstore.audit import AuditEvent
 from tokenstore.errors import TokenStoreError
+from tokenstore.states import Event, answer_sources, link_sources, next_state, revoke_reason
 from tokenstore.tables import audit_events, link_groups, links, redemptions
 from tokenstore.types import (
     AuditAction,
+    GroupId,
+    LinkId,
     LinkState,
+    RedemptionId,
     RedemptionState,
-    RevokeReason,
     TokenHash,
 )
 
@@ -277,35 +281,28 @@ async def revoke(
     )
     if not group_ids:
         return []
-    update = sa.update(links).where(
-        links.c.group_id.in_(group_ids), links.c.state == LinkState.ACTIVE.value
-    )
+    event = Event.OPERATOR_REVOKED
+    (source,) = link_sources(event)
+    update = sa.update(links).where(links.c.group_id.in_(group_ids), links.c.state == source.value)
     if link_id is not None:
         update = update.where(links.c.id == link_id)
     revoked = (
         await conn.execute(
             update.values(
-                state=LinkState.REVOKED.value,
-                revoked_reason=RevokeReason.OPERATOR.value,
+                state=next_state(source, event).value,
+                revoked_reason=revoke_reason(event).value,
                 changed_at=now,
             ).returning(links.c.id, links.c.group_id)
         )
     ).all()
-    if revoked:
-        await conn.execute(
-            sa.insert(audit_events),
-            [
-                {
-                    "at": now,
-                    "action": AuditAction.REVOKED.value,
-                    "group_id": gid,
-                    "link_id": lid,
-                    "outcome": RevokeReason.OPERATOR.value,
-                    "detail": {"actor": ACTOR, "reason": reason},
-                }
-                for lid, gid in revoked
-            ],
+    detail = {"actor": ACTOR, "reason": reason}
+    events = [
+        AuditEvent(
+            AuditAction.REVOKED, GroupId(gid), LinkId(lid), None, revoke_reason(event), detail
         )
+        for lid, gid in revoked
+    ]
+    await audit.write(conn, now, events)
     return [lid for lid, _ in revoked]
 
 
@@ -356,7 +353,8 @@ async def retry_answer(
     if row is None:
         return RetryOutcome.NOT_FOUND
     state, link_id, answered_at, next_attempt_at = row
-    if state == RedemptionState.DELIVERED.value:
+    event = Event.RETRY_REQUESTED
+    if RedemptionState(state) not in answer_sources(event):
         return RetryOutcome.DELIVERED
     pending = state == RedemptionState.PENDING.value
     if pending and next_attempt_at is not None and next_attempt_at - now < STUCK_AFTER:
@@ -364,27 +362,30 @@ async def retry_answer(
     await conn.execute(
         sa.update(redemptions)
         .where(redemptions.c.id == answer_id)
-        .values(state=RedemptionState.PENDING.value, next_attempt_at=now, settled_at=None)
+        .values(
+            state=next_state(RedemptionState(state), event).value,
+            next_attempt_at=now,
+            settled_at=None,
+        )
     )
     # The link waits for this answer again; its changed_at is how the settle recognises the
-    # use that moves it (see store._settle).
+    # use that moves it (see deliveries.settle).
+    (link_from,) = link_sources(event)
     await conn.execute(
         sa.update(links)
-        .where(links.c.id == link_id, links.c.state == LinkState.UNDELIVERABLE.value)
-        .values(state=LinkState.PENDING.value, changed_at=answered_at)
+        .where(links.c.id == link_id, links.c.state == link_from.value)
+        .values(state=next_state(link_from, event).value, changed_at=answered_at)
     )
     group_id = (
         await conn.execute(sa.select(links.c.group_id).where(links.c.id == link_id))
     ).scalar_one()
-    await conn.execute(
-        sa.insert(audit_events).values(
-            at=now,
-            action=AuditAction.RETRY_REQUESTED.value,
-            group_id=group_id,
-            link_id=link_id,
-            redemption_id=answer_id,
-            outcome=state,
-            detail={"actor": ACTOR},
-        )
+    entry = AuditEvent(
+        AuditAction.RETRY_REQUESTED,
+        GroupId(group_id),
+        LinkId(link_id),
+        RedemptionId(answer_id),
+        outcome=state,
+        detail={"actor": ACTOR},
     )
+    await audit.write(conn, now, [entry])
     return RetryOutcome.RETRIED

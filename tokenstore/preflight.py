@@ -14,10 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
-
-from tokenstore.db import create_engine
+from tokenstore.db import Database
+from tokenstore.errors import StoreUnavailable
 from tokenstore.exitcodes import ExitCode
 
 
@@ -206,14 +204,11 @@ def _check_unavailable(reply: Reply) -> Finding:
 
 
 async def check_database(database_url: str) -> tuple[Finding, ...]:
-    engine = create_engine(database_url, pool_size=1)
+    db = Database.from_url(database_url, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except (SQLAlchemyError, OSError) as exc:
-        # The driver's own first line ("connection refused", "database … does not exist")
-        # names host and port, never the password.
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        await db.ping()
+    except StoreUnavailable as exc:
+        reason = exc.reason[:200]
         return (
             Finding(
                 logging.WARNING,
@@ -223,5 +218,5 @@ async def check_database(database_url: str) -> tuple[Finding, ...]:
             ),
         )
     finally:
-        await engine.dispose()
+        await db.dispose()
     return ()

@@ -11,13 +11,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from tokenstore import store
-from tokenstore.db import create_engine
+from tokenstore import reaping
+from tokenstore.db import Database
 from tokenstore.settings import Settings
-from tokenstore.tables import audit_events
 from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,31 +28,13 @@ class ReapReport:
     audit_deleted: int = 0
 
 
-async def delete_old_audit_events(
-    conn: AsyncConnection, before: dt.datetime, batch_size: int
-) -> int:
-    """Delete one small batch of audit events older than ``before``, oldest first."""
-    due = (
-        sa.select(audit_events.c.id)
-        .where(audit_events.c.at < before)
-        .order_by(audit_events.c.id)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    deleted = await conn.execute(
-        sa.delete(audit_events).where(audit_events.c.id.in_(due)).returning(audit_events.c.id)
-    )
-    return len(deleted.all())
-
-
 async def _audit_retention(
-    engine: AsyncEngine, now: dt.datetime, audit_retention: dt.timedelta, batch_size: int
+    db: Database, now: dt.datetime, audit_retention: dt.timedelta, batch_size: int
 ) -> int:
     removed = 0
     for _ in range(MAX_BATCHES_PER_RUN):
-        async with engine.begin() as conn:
-            count = await delete_old_audit_events(conn, now - audit_retention, batch_size)
+        async with db.transaction() as conn:
+            count = await reaping.delete_old_audit_events(conn, now - audit_retention, batch_size)
         removed += count
         if count < batch_size:
             break
@@ -64,7 +42,7 @@ async def _audit_retention(
 
 
 async def reap(
-    engine: AsyncEngine,
+    db: Database,
     now: dt.datetime,
     retention: dt.timedelta,
     batch_size: int,
@@ -72,20 +50,20 @@ async def reap(
 ) -> ReapReport:
     expired = deleted = 0
     for _ in range(MAX_BATCHES_PER_RUN):
-        async with engine.begin() as conn:
-            count = await store.expire_due(conn, now, batch_size)
+        async with db.transaction() as conn:
+            count = await reaping.expire_due(conn, now, batch_size)
         expired += count
         if count < batch_size:
             break
     for _ in range(MAX_BATCHES_PER_RUN):
-        async with engine.begin() as conn:
-            count = await store.reap_groups(conn, now, retention, batch_size)
+        async with db.transaction() as conn:
+            count = await reaping.reap_groups(conn, now, retention, batch_size)
         deleted += count
         if count < batch_size:
             break
     audit_deleted = 0
     if audit_retention is not None:
-        audit_deleted = await _audit_retention(engine, now, audit_retention, batch_size)
+        audit_deleted = await _audit_retention(db, now, audit_retention, batch_size)
     report = ReapReport(expired, deleted, audit_deleted)
     log.info(
         "reaped: %d links expired, %d groups deleted, %d audit events deleted",
@@ -103,11 +81,9 @@ async def reap(
 
 
 async def reap_once(settings: Settings) -> int:
-    engine = create_engine(settings.database_url, 1, settings.db_schema)
+    db = Database.from_url(settings.database_url, 1, settings.db_schema)
     try:
-        await reap(
-            engine, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention
-        )
+        await reap(db, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention)
     finally:
-        await engine.dispose()
+        await db.dispose()
     return 0

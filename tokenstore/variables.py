@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenstore.errors import InvalidVariable
+from tokenstore.vocabulary import RESERVED_PREFIX
 
 ALLOWED_TYPES = ("String", "Boolean", "Integer", "Long", "Double", "Date")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -22,9 +23,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # units there, so an emoji takes two. Counted the strictest way, a value fits every database.
 MAX_STRING_UTF16_UNITS = 4000
 MAX_NAME_CHARS = 255  # Camunda's NAME_ columns
-# Every variable the link server adds (actionLinkRedemptionId, actionLinkAnswer_<id>) starts
-# so; a model that bound or asked for one could forge or mask the product's own markers.
-RESERVED_PREFIX = "actionLink"
 # JUEL's reserved words cannot be used as identifiers in an expression such as ${empty}.
 JUEL_RESERVED = frozenset(
     [
@@ -58,10 +56,8 @@ class TypedValue:
     type: str
     value: Scalar
 
-    def to_camunda(self) -> dict[str, Any]:
-        return {"type": self.type, "value": self.value}
-
     def to_json(self) -> dict[str, Any]:
+        """The value as Camunda's REST API and the link tables both write it."""
         return {"type": self.type, "value": self.value}
 
     @classmethod

@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from tokenstore.db import create_engine
+from tokenstore.backoff import backoff_delay
+from tokenstore.db import Database
 from tokenstore.settings import Settings
 from worker import metrics, preflight
 from worker.admin import admin_listener
-from worker.backoff import backoff_delay
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
 from worker.errors import AdminListenError, EngineError, ModelingError
 from worker.housekeeping import reap_periodically
@@ -119,12 +119,27 @@ class Worker:
         done, _ = await asyncio.wait({fetch}, timeout=timeout_s)
         if not done:
             fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await fetch
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                log.info(
+                    "stopping: the poll cut short failed: %s",
+                    exc,
+                    extra={"action": "last_poll_failed"},
+                )
             return
-        with contextlib.suppress(Exception):  # a failed poll locked nothing
+        try:
             for item in fetch.result():
                 await self._hand_back(Task.from_json(item))
+        except Exception as exc:
+            # A failed poll locked nothing; an unreadable task's lock runs out by itself.
+            log.info(
+                "stopping: the last poll failed or returned an unreadable task: %s",
+                exc,
+                extra={"action": "last_poll_failed"},
+            )
 
     def _start(self, task: Task) -> None:
         running = asyncio.create_task(self.process(task), name=f"task-{task.id}")
@@ -267,7 +282,7 @@ async def run_worker(settings: Settings) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    db = create_engine(settings.database_url, settings.max_tasks, settings.db_schema)
+    db = Database.from_url(settings.database_url, settings.max_tasks, settings.db_schema)
     limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
     admin = admin_listener(settings.worker_admin_host, settings.worker_admin_port)
     try:

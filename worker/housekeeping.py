@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from tokenstore.db import Database
 from tokenstore.reaper import reap
 from tokenstore.settings import Settings
 from tokenstore.types import utcnow
@@ -20,7 +19,7 @@ from worker import metrics
 log = logging.getLogger(__name__)
 
 
-async def reap_periodically(db: AsyncEngine, settings: Settings, stop: asyncio.Event) -> None:
+async def reap_periodically(db: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Reap now and then every ``settings.reap_interval`` until ``stop`` is set."""
     while not stop.is_set():
         try:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import exc as sa_exc
 
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from worker.errors import EngineError, InstanceNotVisible, ModelingError
@@ -67,13 +66,9 @@ def is_transient(exc: BaseException) -> bool:
     """A fault of the surroundings (database or engine unreachable), not of the task."""
     if isinstance(exc, EngineError):
         return exc.transient
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
-        )
-    return isinstance(
-        exc, StoreUnavailable | sa_exc.TimeoutError | httpx.TransportError | OSError | TimeoutError
-    )
+    if isinstance(exc, StoreUnavailable):
+        return exc.transient
+    return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
 
 
 def _what_failed(exc: BaseException) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 
 import isodate
 
+from tokenstore.answerschema import check_schema
 from tokenstore.errors import InvalidVariable
-from tokenstore.inputs import check_schema
 from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.types import CorrelateBy, GroupId
 from tokenstore.variables import TypedValue, typed, typed_map

@@ -14,9 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from tokenstore import store
+from tokenstore import issuing, revocation
+from tokenstore.db import Database
 from tokenstore.model import IssuedGroup
 from tokenstore.tokens import Keyring
 from tokenstore.types import utcnow
@@ -39,7 +38,7 @@ Variables = dict[str, dict[str, Any]]
 class Context:
     """What a handler needs: the database, the engine, the keys and where links point."""
 
-    db: AsyncEngine
+    db: Database
     client: EngineClient
     keyring: Keyring = field(repr=False)
     public_url: str
@@ -77,8 +76,8 @@ async def issue_token(task: Task, ctx: Context) -> Variables:
             task.process_instance_id, spec.correlation_key_names
         )
         request = bind_correlation_keys(spec, values)
-    async with ctx.db.begin() as conn:
-        issued = await store.issue_group(conn, request, ctx.keyring, now)
+    async with ctx.db.transaction() as conn:
+        issued = await issuing.issue_group(conn, request, ctx.keyring, now)
     metrics.LINKS_ISSUED.inc(len(issued.tokens))
     log.info(
         "%s task %s: %s link group %s with %d links for process instance %s",
@@ -100,9 +99,9 @@ async def issue_token(task: Task, ctx: Context) -> Variables:
 
 async def revoke_tokens(task: Task, ctx: Context) -> Variables:
     spec = parse_revoke(task)
-    async with ctx.db.begin() as conn:
+    async with ctx.db.transaction() as conn:
         if spec.actions:
-            known = await store.action_names(conn, task.process_instance_id, spec.group_id)
+            known = await revocation.action_names(conn, task.process_instance_id, spec.group_id)
             unknown = sorted(set(spec.actions) - known)
             # With no links yet there is nothing to misname; with some, a typo revokes nothing.
             if known and unknown:
@@ -110,7 +109,7 @@ async def revoke_tokens(task: Task, ctx: Context) -> Variables:
                     f"actions names {', '.join(unknown)}, which no link of this process "
                     f"instance has (it has {', '.join(sorted(known))})"
                 )
-        count = await store.revoke(
+        count = await revocation.revoke(
             conn, task.process_instance_id, ctx.clock(), spec.group_id, spec.actions
         )
     metrics.LINKS_REVOKED.inc(count)

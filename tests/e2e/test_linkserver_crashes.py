@@ -17,7 +17,7 @@ from tests.e2e.linkserver_process import LinkServerProcess, running_linkserver, 
 from tests.faultproxy import Fault, FaultProxy, Rule
 from tests.harness import WAIT_FOR_DECISION, Harness, page, wait_until
 from tests.services import PostgresCluster
-from tokenstore.db import create_engine
+from tokenstore.db import create_db
 from tokenstore.tables import links, redemptions
 from tokenstore.tokens import Keyring
 
@@ -183,7 +183,7 @@ async def test_postgres_restart_gives_503_then_recovers_by_itself(
 ) -> None:
     cluster, url = own_postgres
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    db = create_engine(url)
+    db = create_db(url)
     try:
         with running_linkserver(url, camunda_url) as server:
             h = Harness(server.base_url, http, db, engine_rest, keyring)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import SIGNING_KEYS
 from tests.services import ROOT
-from tokenstore import store
+from tokenstore import issuing
 from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.tables import audit_events, link_groups, links
 from tokenstore.tokens import Keyring
@@ -30,7 +30,7 @@ async def _issue(db: AsyncEngine, keyring: Keyring, task: str, created: dt.datet
         ttl=dt.timedelta(hours=1),
     )
     async with db.begin() as conn:
-        await store.issue_group(conn, request, keyring, created)
+        await issuing.issue_group(conn, request, keyring, created)
 
 
 def _reap(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:

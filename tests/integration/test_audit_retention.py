@@ -8,6 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tokenstore.db import Database
 from tokenstore.reaper import reap
 from tokenstore.tables import audit_events
 
@@ -25,7 +26,9 @@ async def test_old_audit_events_go_in_batches_recent_ones_stay(db: AsyncEngine) 
                 for d in ages_days
             ],
         )
-    report = await reap(db, NOW, dt.timedelta(days=30), 2, audit_retention=dt.timedelta(days=400))
+    report = await reap(
+        Database(db), NOW, dt.timedelta(days=30), 2, audit_retention=dt.timedelta(days=400)
+    )
     assert report.audit_deleted == 4
     async with db.connect() as conn:
         # The reaper's own "reap" run leaves no event (nothing was reaped), so only ours remain.
@@ -39,7 +42,7 @@ async def test_without_an_audit_retention_nothing_of_the_trail_is_deleted(db: As
             sa.insert(audit_events),
             {"at": NOW - dt.timedelta(days=5000), "action": "issued", "group_id": uuid.uuid4()},
         )
-    report = await reap(db, NOW, dt.timedelta(days=30), 2)
+    report = await reap(Database(db), NOW, dt.timedelta(days=30), 2)
     assert report.audit_deleted == 0
     async with db.connect() as conn:
         assert (

@@ -25,7 +25,8 @@ from tests.harness import (
     wait_until,
 )
 from tests.integration.test_multi_use import REMINDERS, reminder_link
-from tokenstore import store, tokens
+from tokenstore import answering, tokens
+from tokenstore.db import Database
 from tokenstore.model import ClientInfo
 from tokenstore.tables import redemptions
 from tokenstore.tokens import Keyring
@@ -103,11 +104,13 @@ async def test_a_cancelled_attempt_keeps_its_lease_and_is_found_in_history(
         pid, token = await reminder_link(h)
     now = dt.datetime.now(dt.UTC)
     async with db.begin() as conn:
-        recorded = await store.redeem(conn, tokens.verify(keyring, token), None, now, ClientInfo())
+        recorded = await answering.redeem(
+            conn, tokens.verify(keyring, token), None, now, ClientInfo()
+        )
     assert recorded is not None and recorded.delivery is not None
     rid = RedemptionId(recorded.delivery.redemption_id)
     camunda = CamundaClient(proxy.url, {}, dt.timedelta(seconds=5))
-    deliverer = Deliverer(db, camunda, DeliveryPolicy(), attempt_lease=LEASE)
+    deliverer = Deliverer(Database(db), camunda, DeliveryPolicy(), attempt_lease=LEASE)
     hold = proxy.add(Rule(Fault.HOLD, "POST", MESSAGE, times=1))
     try:
         attempt = asyncio.create_task(deliverer.deliver_now(rid))

@@ -19,7 +19,8 @@ from tests.camunda_rest import EngineRest
 from tests.faultproxy import Fault, FaultProxy, Rule
 from tests.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
 from tests.observe import answer_rows
-from tokenstore import store, tokens
+from tokenstore import answering, tokens
+from tokenstore.db import Database
 from tokenstore.model import ClientInfo
 from tokenstore.tokens import Keyring
 from tokenstore.types import RedemptionId
@@ -70,7 +71,7 @@ async def test_more_clicks_than_slots_all_get_a_page_and_arrive_once(
 
 async def _recorded(db: AsyncEngine, keyring: Keyring, token: str) -> RedemptionId:
     async with db.begin() as conn:
-        recorded = await store.redeem(
+        recorded = await answering.redeem(
             conn,
             tokens.verify(keyring, token),
             None,
@@ -94,7 +95,7 @@ async def test_a_click_without_a_slot_hands_over_to_a_retry_loop_with_slots_of_i
         second = await _recorded(db, keyring, (await h.issue(second_pid)).tokens["deny"])
     camunda = CamundaClient(proxy.url, {}, dt.timedelta(seconds=30))
     deliverer = Deliverer(
-        db,
+        Database(db),
         camunda,
         DeliveryPolicy(),
         attempt_lease=dt.timedelta(minutes=5),

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.camunda_rest import EngineRest
 from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for
-from tokenstore.inputs import check_schema
+from tokenstore.answerschema import check_schema
 from tokenstore.model import ActionSpec, IssuedGroup
 from tokenstore.tokens import Keyring
 from tokenstore.variables import TypedValue

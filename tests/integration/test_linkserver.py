@@ -22,7 +22,7 @@ from tests.harness import (
     page,
     settings_for,
 )
-from tokenstore import store
+from tokenstore import revocation
 from tokenstore.tables import links
 from tokenstore.tokens import Keyring
 from tokenstore.types import CorrelateBy, ProcessInstanceId
@@ -175,7 +175,7 @@ async def test_expired_and_revoked_links_never_reach_camunda(harness: Harness) -
     assert status == 410
     revoked = await harness.issue(pid)
     async with harness.db.begin() as conn:
-        await store.revoke(conn, ProcessInstanceId(pid), dt.datetime.now(dt.UTC))
+        await revocation.revoke(conn, ProcessInstanceId(pid), dt.datetime.now(dt.UTC))
     status, html, _ = await page(harness, "POST", harness.url(revoked.tokens["deny"]))
     status, html, _ = await page(harness, "GET", harness.url(revoked.tokens["deny"]))
     assert status == 410 and "withdrawn" in html

@@ -15,8 +15,8 @@ from alembic.script import ScriptDirectory
 from psycopg import sql
 
 from tests.services import ROOT, free_port
-from tokenstore import store, tokens
-from tokenstore.db import create_engine
+from tokenstore import answering, issuing, tokens
+from tokenstore.db import create_db
 from tokenstore.decisions import Accept
 from tokenstore.model import ActionSpec, ClientInfo, IssueRequest
 from tokenstore.tokens import Keyring
@@ -145,7 +145,7 @@ async def test_tables_in_a_schema_of_the_operators_choice(
     assert _tables(empty_database) == set()
     assert _versions(empty_database, "action_links_alembic_version", "links_app") == [HEAD]
     assert _cli(empty_database, "check", schema="links_app").returncode == 0
-    engine = create_engine(empty_database, pool_size=2, schema="links_app")
+    db = create_db(empty_database, pool_size=2, schema="links_app")
     try:
         req = IssueRequest(
             external_task_id=ExternalTaskId("task-s"),
@@ -155,15 +155,15 @@ async def test_tables_in_a_schema_of_the_operators_choice(
             actions=(ActionSpec("approve", "Approve", {"ok": TypedValue("Boolean", True)}),),
             ttl=dt.timedelta(hours=1),
         )
-        async with engine.begin() as conn:
-            issued = await store.issue_group(conn, req, keyring, NOW)
+        async with db.begin() as conn:
+            issued = await issuing.issue_group(conn, req, keyring, NOW)
         token_hash = tokens.verify(keyring, issued.tokens["approve"])
-        async with engine.begin() as conn:
-            result_ = await store.redeem(conn, token_hash, None, NOW, ClientInfo("ip", "ua"))
+        async with db.begin() as conn:
+            result_ = await answering.redeem(conn, token_hash, None, NOW, ClientInfo("ip", "ua"))
         assert result_ is not None and isinstance(result_.decision, Accept)
         assert result_.view.link.state is LinkState.PENDING
     finally:
-        await engine.dispose()
+        await db.dispose()
     with psycopg.connect(empty_database) as conn:
         count = conn.execute("SELECT count(*) FROM links_app.redemptions").fetchone()
     assert count == (1,)

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokenstore import operations, store, tokens
+from tokenstore import answering, deliveries, issuing, operations, tokens
 from tokenstore.model import ActionSpec, ClientInfo, IssueRequest
 from tokenstore.operations import LinkFilter, RetryOutcome
 from tokenstore.tables import links, redemptions
@@ -36,8 +36,8 @@ async def test_list_filters_find_by_token_and_revoke_one_link(
     db: AsyncEngine, keyring: Keyring
 ) -> None:
     async with db.begin() as conn:
-        first = await store.issue_group(conn, _request("t1", "pi-1", 1, "order-7"), keyring, NOW)
-        await store.issue_group(conn, _request("t2", "pi-2", 48), keyring, NOW)
+        first = await issuing.issue_group(conn, _request("t1", "pi-1", 1, "order-7"), keyring, NOW)
+        await issuing.issue_group(conn, _request("t2", "pi-2", 48), keyring, NOW)
 
     async def listed(**where: object) -> set[tuple[str, str]]:
         async with db.connect() as conn:
@@ -80,17 +80,17 @@ async def test_retry_makes_an_undeliverable_answer_due_and_keeps_its_attempts(
     db: AsyncEngine, keyring: Keyring
 ) -> None:
     async with db.begin() as conn:
-        issued = await store.issue_group(conn, _request("t3", "pi-3", 1), keyring, NOW)
+        issued = await issuing.issue_group(conn, _request("t3", "pi-3", 1), keyring, NOW)
     token_hash = tokens.verify(keyring, issued.tokens["yes"])
     async with db.begin() as conn:
-        result = await store.redeem(conn, token_hash, None, NOW, ClientInfo())
+        result = await answering.redeem(conn, token_hash, None, NOW, ClientInfo())
     assert result is not None and result.delivery is not None
     async with db.begin() as conn:
-        claimed = await store.claim_delivery(
+        claimed = await deliveries.claim_delivery(
             conn, result.delivery.redemption_id, NOW, dt.timedelta(seconds=5)
         )
         assert claimed is not None
-        assert await store.settle_undeliverable(conn, claimed, NOW, "nothing waits")
+        assert await deliveries.settle_undeliverable(conn, claimed, NOW, "nothing waits")
     later = NOW + dt.timedelta(hours=1)
     async with db.begin() as conn:
         outcome = await operations.retry_answer(conn, claimed.redemption_id, later)
@@ -110,10 +110,10 @@ async def test_retry_makes_an_undeliverable_answer_due_and_keeps_its_attempts(
     assert link_state == LinkState.PENDING.value
     # The next claim counts a second attempt: the link server asks the history first.
     async with db.begin() as conn:
-        again = await store.claim_due_delivery(conn, later, dt.timedelta(seconds=5))
+        again = await deliveries.claim_due_delivery(conn, later, dt.timedelta(seconds=5))
     assert again is not None and again.attempts == 2
     async with db.begin() as conn:
-        assert await store.settle_delivered(conn, again, later)
+        assert await deliveries.settle_delivered(conn, again, later)
         refused = await operations.retry_answer(conn, claimed.redemption_id, later)
         missing = await operations.retry_answer(conn, uuid.uuid4(), later)
     assert (refused, missing) == (RetryOutcome.DELIVERED, RetryOutcome.NOT_FOUND)
@@ -123,8 +123,8 @@ async def test_retry_leaves_a_pending_answer_that_is_due_soon_alone(
     db: AsyncEngine, keyring: Keyring
 ) -> None:
     async with db.begin() as conn:
-        issued = await store.issue_group(conn, _request("t4", "pi-4", 1), keyring, NOW)
-        result = await store.redeem(
+        issued = await issuing.issue_group(conn, _request("t4", "pi-4", 1), keyring, NOW)
+        result = await answering.redeem(
             conn, tokens.verify(keyring, issued.tokens["no"]), None, NOW, ClientInfo()
         )
     assert result is not None and result.delivery is not None

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tokenstore import inputs, store, tokens
+from tokenstore import answering, answerschema, deliveries, issuing, reaping, revocation, tokens
 from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput
 from tokenstore.errors import GroupAlreadyUsed
 from tokenstore.model import ActionSpec, ClientInfo, IssuedGroup, IssueRequest
@@ -44,7 +44,7 @@ def request(task: str = "task-1", instance: str = "pi-1", **changes: Any) -> Iss
 
 async def issue(db: AsyncEngine, keyring: Keyring, req: IssueRequest | None = None) -> IssuedGroup:
     async with db.begin() as conn:
-        return await store.issue_group(conn, req or request(), keyring, NOW)
+        return await issuing.issue_group(conn, req or request(), keyring, NOW)
 
 
 def h(keyring: Keyring, token: str) -> Any:
@@ -71,13 +71,13 @@ async def test_issue_stores_only_hashes(db: AsyncEngine, keyring: Keyring) -> No
 async def test_find_link_reads_without_changing(db: AsyncEngine, keyring: Keyring) -> None:
     issued = await issue(db, keyring)
     async with db.connect() as conn:
-        view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
+        view = await answering.find_link(conn, h(keyring, issued.tokens["approve"]))
         assert view is not None
         assert view.link.action == "approve"
         assert view.link.state is LinkState.ACTIVE
         assert view.group.message_name == "decision"
         assert view.answer is None
-        unknown = await store.find_link(conn, tokens.mint(keyring).token_hash)
+        unknown = await answering.find_link(conn, tokens.mint(keyring).token_hash)
     assert unknown is None
 
 
@@ -87,8 +87,8 @@ async def test_reissue_of_same_task_leaves_one_live_set(db: AsyncEngine, keyring
     assert second.reissued
     assert second.group_id == first.group_id
     async with db.connect() as conn:
-        assert await store.find_link(conn, h(keyring, first.tokens["approve"])) is None
-        assert await store.find_link(conn, h(keyring, second.tokens["approve"])) is not None
+        assert await answering.find_link(conn, h(keyring, first.tokens["approve"])) is None
+        assert await answering.find_link(conn, h(keyring, second.tokens["approve"])) is not None
         count = (await conn.execute(sa.select(sa.func.count()).select_from(links))).scalar_one()
     assert count == 3
 
@@ -99,8 +99,8 @@ async def test_reissue_after_a_long_incident_starts_the_set_afresh(
     await issue(db, keyring)
     days_later = NOW + dt.timedelta(days=3)
     async with db.begin() as conn:
-        assert await store.expire_due(conn, days_later, batch_size=10) == 3
-        again = await store.issue_group(conn, request(), keyring, days_later)
+        assert await reaping.expire_due(conn, days_later, batch_size=10) == 3
+        again = await issuing.issue_group(conn, request(), keyring, days_later)
     assert again.reissued and again.expires_at == days_later + dt.timedelta(hours=1)
     result = await redeem(db, keyring, again.tokens["approve"], now=days_later)
     assert isinstance(result.decision, Accept)
@@ -119,14 +119,14 @@ async def test_concurrent_issue_of_one_task_makes_one_group(
 async def redeem(
     db: AsyncEngine, keyring: Keyring, token: str, answer: dict[str, Any] | None = None,
     now: dt.datetime = NOW,
-) -> store.RedeemResult:  # fmt: skip
+) -> answering.RedeemResult:  # fmt: skip
     # As the link server does: read the link, check the answer unlocked, then lock and decide.
     async with db.connect() as conn:
-        link = await store.link_to_answer(conn, h(keyring, token))
+        link = await answering.link_to_answer(conn, h(keyring, token))
     assert link is not None
-    checked = inputs.check(link.input_schema, answer)
+    checked = answerschema.check(link.input_schema, answer)
     async with db.begin() as conn:
-        result = await store.redeem(
+        result = await answering.redeem(
             conn, h(keyring, token), checked, now, ClientInfo("iphash", "ua")
         )
     assert result is not None
@@ -210,26 +210,26 @@ async def test_claims_are_leased_counted_and_fenced(db: AsyncEngine, keyring: Ke
     rid = result.delivery.redemption_id
     async with db.begin() as conn:
         # The request that recorded it gets the first try; the retry loop waits.
-        assert await store.claim_due_delivery(conn, NOW, LEASE) is None
-        first = await store.claim_delivery(conn, rid, NOW, LEASE)
+        assert await deliveries.claim_due_delivery(conn, NOW, LEASE) is None
+        first = await deliveries.claim_delivery(conn, rid, NOW, LEASE)
         assert first is not None and first.attempts == 1
-        assert await store.claim_delivery(conn, rid, NOW, LEASE) is None  # only once
+        assert await deliveries.claim_delivery(conn, rid, NOW, LEASE) is None  # only once
     # The first attempt dies after sending (no outcome recorded): nobody may try again
     # until its lease is over, then the loop claims attempt 2.
     async with db.begin() as conn:
         assert (
-            await store.claim_due_delivery(conn, NOW + LEASE - dt.timedelta(seconds=1), LEASE)
+            await deliveries.claim_due_delivery(conn, NOW + LEASE - dt.timedelta(seconds=1), LEASE)
             is None
         )
-        second = await store.claim_due_delivery(conn, NOW + LEASE, LEASE)
+        second = await deliveries.claim_due_delivery(conn, NOW + LEASE, LEASE)
         assert second is not None and second.attempts == 2
     async with db.begin() as conn:
         # The late first attempt cannot overwrite what the newer one will decide.
-        assert await store.settle_delivered(conn, first, NOW) is False
-        assert await store.reschedule(conn, first, NOW, "late") is False
-        assert await store.settle_delivered(conn, second, NOW + LEASE) is True
-        assert await store.count_pending(conn) == (0, None)
-        view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
+        assert await deliveries.settle_delivered(conn, first, NOW) is False
+        assert await deliveries.reschedule(conn, first, NOW, "late") is False
+        assert await deliveries.settle_delivered(conn, second, NOW + LEASE) is True
+        assert await deliveries.count_pending(conn) == (0, None)
+        view = await answering.find_link(conn, h(keyring, issued.tokens["approve"]))
     assert view is not None
     assert view.link.state is LinkState.REDEEMED
     assert view.answer is not None
@@ -246,11 +246,11 @@ async def test_claims_are_leased_counted_and_fenced(db: AsyncEngine, keyring: Ke
 async def test_two_claimers_never_share_an_answer(db: AsyncEngine, keyring: Keyring) -> None:
     issued = await issue(db, keyring)
     await redeem(db, keyring, issued.tokens["approve"])
-    later = NOW + store.INLINE_DELIVERY_LEASE
+    later = NOW + answering.INLINE_DELIVERY_LEASE
 
     async def claim() -> object:
         async with db.begin() as conn:
-            return await store.claim_due_delivery(conn, later, LEASE)
+            return await deliveries.claim_due_delivery(conn, later, LEASE)
 
     claims = await asyncio.gather(*(claim() for _ in range(10)))
     assert sum(c is not None for c in claims) == 1
@@ -264,13 +264,15 @@ async def test_reschedule_then_undeliverable_closes_the_group(
     recorded = (await redeem(db, keyring, issued.tokens["remind"])).delivery
     assert recorded is not None
     async with db.begin() as conn:
-        first = await store.claim_delivery(conn, recorded.redemption_id, NOW, LEASE)
+        first = await deliveries.claim_delivery(conn, recorded.redemption_id, NOW, LEASE)
         assert first is not None
-        assert await store.reschedule(conn, first, NOW + dt.timedelta(seconds=5), "engine down")
+        assert await deliveries.reschedule(
+            conn, first, NOW + dt.timedelta(seconds=5), "engine down"
+        )
     async with db.begin() as conn:
-        due = await store.claim_due_delivery(conn, NOW + dt.timedelta(seconds=5), LEASE)
+        due = await deliveries.claim_due_delivery(conn, NOW + dt.timedelta(seconds=5), LEASE)
         assert due is not None and due.attempts == 2
-        assert await store.settle_undeliverable(conn, due, NOW, "ended", close_group=True)
+        assert await deliveries.settle_undeliverable(conn, due, NOW, "ended", close_group=True)
     async with db.connect() as conn:
         states = dict((await conn.execute(sa.select(links.c.action, links.c.state))).all())
     # No answer can reach an ended instance: every link of the group is closed.
@@ -287,12 +289,14 @@ async def test_revoke_by_instance_group_and_action(db: AsyncEngine, keyring: Key
     b = await issue(db, keyring, request("t-b", "pi-x"))
     await issue(db, keyring, request("t-c", "pi-other"))
     async with db.begin() as conn:
-        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW, actions=["deny"]) == 2
-        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW, group_id=a.group_id) == 2
-        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW) == 2
-        assert await store.revoke(conn, ProcessInstanceId("pi-x"), NOW) == 0
-        assert await store.revoke(conn, ProcessInstanceId("nobody"), NOW) == 0
-        view = await store.find_link(conn, h(keyring, b.tokens["approve"]))
+        assert await revocation.revoke(conn, ProcessInstanceId("pi-x"), NOW, actions=["deny"]) == 2
+        assert (
+            await revocation.revoke(conn, ProcessInstanceId("pi-x"), NOW, group_id=a.group_id) == 2
+        )
+        assert await revocation.revoke(conn, ProcessInstanceId("pi-x"), NOW) == 2
+        assert await revocation.revoke(conn, ProcessInstanceId("pi-x"), NOW) == 0
+        assert await revocation.revoke(conn, ProcessInstanceId("nobody"), NOW) == 0
+        view = await answering.find_link(conn, h(keyring, b.tokens["approve"]))
     assert view is not None
     assert view.link.state is LinkState.REVOKED
 
@@ -305,15 +309,15 @@ async def test_expire_and_reap_in_batches(db: AsyncEngine, keyring: Keyring) -> 
     later = NOW + dt.timedelta(hours=2)
     expired = []
     async with db.begin() as conn:
-        while n := await store.expire_due(conn, later, batch_size=4):
+        while n := await reaping.expire_due(conn, later, batch_size=4):
             expired.append(n)
     assert sum(expired) == 5 * 3
     assert max(expired) <= 4
     much_later = NOW + dt.timedelta(days=40)
     async with db.begin() as conn:
-        first = await store.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
-        second = await store.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
-        third = await store.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
+        first = await reaping.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
+        second = await reaping.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
+        third = await reaping.reap_groups(conn, much_later, dt.timedelta(days=30), batch_size=3)
     # The group with a pending answer is kept until that answer is settled.
     assert (first, second, third) == (3, 2, 0)
     async with db.connect() as conn:
@@ -343,7 +347,7 @@ async def test_multi_use_link(db: AsyncEngine, keyring: Keyring) -> None:
 
 async def test_unknown_hash_redeems_nothing(db: AsyncEngine, keyring: Keyring) -> None:
     async with db.begin() as conn:
-        assert await store.redeem(conn, tokens.mint(keyring).token_hash, None, NOW) is None
+        assert await answering.redeem(conn, tokens.mint(keyring).token_hash, None, NOW) is None
 
 
 async def test_reissue_never_replaces_links_already_in_use(
@@ -354,7 +358,7 @@ async def test_reissue_never_replaces_links_already_in_use(
     with pytest.raises(GroupAlreadyUsed):
         await issue(db, keyring)
     async with db.connect() as conn:
-        view = await store.find_link(conn, h(keyring, issued.tokens["approve"]))
+        view = await answering.find_link(conn, h(keyring, issued.tokens["approve"]))
     assert view is not None and view.link.state is LinkState.PENDING
 
 
@@ -369,12 +373,12 @@ async def test_an_early_use_settling_late_does_not_settle_the_last_use(
     ).delivery
     assert first is not None and last is not None
     async with db.begin() as conn:
-        await store.settle_undeliverable(conn, first, NOW, "too late")
-        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+        await deliveries.settle_undeliverable(conn, first, NOW, "too late")
+        view = await answering.find_link(conn, h(keyring, issued.tokens["remind"]))
     assert view is not None and view.link.state is LinkState.PENDING  # the last use decides
     async with db.begin() as conn:
-        await store.settle_delivered(conn, last, NOW)
-        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+        await deliveries.settle_delivered(conn, last, NOW)
+        view = await answering.find_link(conn, h(keyring, issued.tokens["remind"]))
     assert view is not None and view.link.state is LinkState.REDEEMED
 
 
@@ -389,12 +393,12 @@ async def test_the_final_use_settles_the_link_whatever_the_clocks_say(
     final = (await redeem(db, keyring, issued.tokens["remind"], now=NOW)).delivery
     assert first is not None and final is not None
     async with db.begin() as conn:
-        claimed_first = await store.claim_delivery(conn, first.redemption_id, fast, LEASE)
-        claimed_final = await store.claim_delivery(conn, final.redemption_id, NOW, LEASE)
+        claimed_first = await deliveries.claim_delivery(conn, first.redemption_id, fast, LEASE)
+        claimed_final = await deliveries.claim_delivery(conn, final.redemption_id, NOW, LEASE)
         assert claimed_first is not None and claimed_final is not None
-        assert await store.settle_delivered(conn, claimed_first, fast)
-        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+        assert await deliveries.settle_delivered(conn, claimed_first, fast)
+        view = await answering.find_link(conn, h(keyring, issued.tokens["remind"]))
         assert view is not None and view.link.state is LinkState.PENDING
-        assert await store.settle_delivered(conn, claimed_final, fast)
-        view = await store.find_link(conn, h(keyring, issued.tokens["remind"]))
+        assert await deliveries.settle_delivered(conn, claimed_final, fast)
+        view = await answering.find_link(conn, h(keyring, issued.tokens["remind"]))
     assert view is not None and view.link.state is LinkState.REDEEMED

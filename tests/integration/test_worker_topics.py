@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.camunda_rest import EXAMPLES, EngineRest
 from tests.conftest import SIGNING_KEYS
 from tests.e2e.worker_process import link_rows
-from tokenstore import store, tokens
-from tokenstore.db import create_engine
+from tokenstore import answering, tokens
+from tokenstore.db import Database
 from tokenstore.settings import Settings
 from tokenstore.tables import audit_events
 from tokenstore.tokens import Keyring
@@ -64,7 +64,7 @@ async def client(settings: Settings) -> AsyncIterator[EngineClient]:
 
 @pytest.fixture
 def ctx(db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
-    return Context(db, client, keyring, PUBLIC_URL)
+    return Context(Database(db), client, keyring, PUBLIC_URL)
 
 
 @pytest.fixture
@@ -147,9 +147,9 @@ async def test_a_redelivered_task_leaves_exactly_one_live_set(
     }
     async with db.connect() as conn:
         for url in first.values():
-            assert await store.find_link(conn, TokenHash(token_hash(keyring, url))) is None
+            assert await answering.find_link(conn, TokenHash(token_hash(keyring, url))) is None
         for url in second.values():
-            view = await store.find_link(conn, TokenHash(token_hash(keyring, url)))
+            view = await answering.find_link(conn, TokenHash(token_hash(keyring, url)))
             assert view is not None
             assert view.link.state == "active"
         audit = (await conn.execute(sa.select(audit_events.c.action))).scalars().all()
@@ -203,7 +203,7 @@ async def test_an_unreachable_database_fails_the_task_with_retries(
     engine_rest.deploy_example("approval.bpmn")
     instance = start(engine_rest, started, "approval")
     task = await fetch_own(client, engine_rest, instance)
-    dead = create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    dead = Database.from_url("postgresql://postgres@127.0.0.1:1/nowhere")
     try:
         ctx = Context(dead, client, keyring, PUBLIC_URL)
         outcome = await Worker(settings, client, ctx).process(task)
@@ -298,7 +298,7 @@ async def test_slow_work_keeps_its_lock(
     engine_rest.deploy_example("approval.bpmn")
     instance = start(engine_rest, started, "approval")
     task = await fetch_own(client, engine_rest, instance, lock_ms=2000)
-    ctx = Context(db, client, keyring, PUBLIC_URL)
+    ctx = Context(Database(db), client, keyring, PUBLIC_URL)
 
     # An uncommitted group with the same external task id makes the insert wait.
     with psycopg.connect(database_url) as blocker:

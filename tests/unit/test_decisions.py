@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tokenstore import inputs
+from tokenstore import answerschema
 from tokenstore.decisions import (
     Accept,
     Decision,
@@ -80,7 +80,7 @@ def link(
 
 def decided(link: Link, group: Group, answer: dict[str, Any] | None, now: dt.datetime) -> Decision:
     """Check the answer as the link server does before locking, then decide."""
-    return decide(link, group, inputs.check(link.input_schema, answer), now)
+    return decide(link, group, answerschema.check(link.input_schema, answer), now)
 
 
 STATE_REFUSALS = {
@@ -148,6 +148,6 @@ def test_non_exclusive_group_keeps_siblings() -> None:
 
 
 def test_an_answer_checked_against_another_schema_is_never_decided_on() -> None:
-    checked_without_schema = inputs.check(None, None)
+    checked_without_schema = answerschema.check(None, None)
     with pytest.raises(ValueError, match="another schema"):
         decide(link(schema=AMOUNT_SCHEMA), group(), checked_without_schema, NOW)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokenstore import inputs, tokens
+from linkserver.forms import FormAnswer
+from tokenstore import answerschema, tokens
 from tokenstore.errors import InvalidInput, InvalidToken, InvalidVariable
 from tokenstore.tokens import Keyring
 from tokenstore.variables import (
@@ -33,7 +34,7 @@ PROPERTIES = settings(
 )
 KEYRING = Keyring.parse("k1:test-secret-key-0123456789abcdef,k0:older-secret-key-0123456789abcdef")
 SCHEMAS = [
-    inputs.check_schema(
+    answerschema.check_schema(
         {
             "type": "object",
             "properties": {
@@ -45,7 +46,7 @@ SCHEMAS = [
             "required": ["amount"],
         }
     ),
-    inputs.check_schema(
+    answerschema.check_schema(
         {
             "type": "object",
             "properties": {
@@ -136,7 +137,7 @@ def test_any_json_answer_validates_to_typed_values_or_invalid_input(
 ) -> None:
     errors: dict[str, str] | None = None
     try:
-        values = inputs.validate(schema, answer)
+        values = answerschema.validate(schema, answer)
     except InvalidInput as exc:
         errors, values = exc.errors, {}
     if errors is not None:
@@ -151,7 +152,7 @@ def test_any_json_answer_validates_to_typed_values_or_invalid_input(
 def test_any_form_coerces_and_validates_or_is_invalid_input(
     schema: dict[str, Any], form: dict[str, str]
 ) -> None:
-    checked = inputs.check(schema, form, from_form=True)
+    checked = answerschema.check(schema, FormAnswer(form).typed(schema))
     if checked.errors is None:
         assert all(camunda_accepts(value) for value in checked.values.values())
     else:

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from tokenstore import inputs
+from linkserver import forms
+from tokenstore import answerschema
 from tokenstore.errors import InvalidInput, InvalidVariable
 from tokenstore.variables import (
     TypedValue,
@@ -15,7 +16,7 @@ from tokenstore.variables import (
     utf16_units,
 )
 
-SCHEMA = inputs.check_schema(
+SCHEMA = answerschema.check_schema(
     {
         "type": "object",
         "properties": {
@@ -87,12 +88,12 @@ def test_typed_map_names_the_bad_variable() -> None:
 )
 def test_unusable_schemas_are_refused(schema: Any) -> None:
     with pytest.raises(InvalidVariable):
-        inputs.check_schema(schema)
+        answerschema.check_schema(schema)
 
 
 def test_form_strings_are_coerced_then_validated() -> None:
     form = {"amount": " 42 ", "note": "hi", "urgent": "on", "ratio": "0.5"}
-    values = inputs.validate(SCHEMA, inputs.coerce_form(SCHEMA, form))
+    values = answerschema.validate(SCHEMA, forms.coerce_form(SCHEMA, form))
     assert values == {
         "amount": TypedValue("Integer", 42),
         "note": TypedValue("String", "hi"),
@@ -113,17 +114,17 @@ def test_form_strings_are_coerced_then_validated() -> None:
 )
 def test_invalid_form_input_names_the_field(form: dict[str, str], field: str, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(SCHEMA, inputs.coerce_form(SCHEMA, form))
+        answerschema.validate(SCHEMA, forms.coerce_form(SCHEMA, form))
     assert caught.value.errors[field] == message
 
 
 def test_json_input_must_be_an_object() -> None:
     with pytest.raises(InvalidInput):
-        inputs.validate(SCHEMA, [1, 2])
+        answerschema.validate(SCHEMA, [1, 2])
 
 
 def test_integral_float_becomes_an_integer() -> None:
-    assert inputs.validate(SCHEMA, {"amount": 5.0})["amount"] == TypedValue("Integer", 5)
+    assert answerschema.validate(SCHEMA, {"amount": 5.0})["amount"] == TypedValue("Integer", 5)
 
 
 def _flat(**extra: Any) -> dict[str, Any]:
@@ -188,13 +189,13 @@ def _flat(**extra: Any) -> dict[str, Any]:
 )
 def test_unsupported_schema_keywords_are_named(schema: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidVariable) as caught:
-        inputs.check_schema(schema)
+        answerschema.check_schema(schema)
     assert caught.value.detail is not None
     assert caught.value.detail.startswith(message)
 
 
 def test_every_supported_keyword_is_accepted() -> None:
-    schema = inputs.check_schema(
+    schema = answerschema.check_schema(
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
@@ -230,7 +231,7 @@ def test_every_supported_keyword_is_accepted() -> None:
 
 def test_an_undeclared_field_is_an_unexpected_field() -> None:
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(SCHEMA, {"amount": 5, "extra": "x"})
+        answerschema.validate(SCHEMA, {"amount": 5, "extra": "x"})
     assert caught.value.errors == {"extra": "unexpected field"}
 
 
@@ -244,19 +245,19 @@ def test_an_undeclared_field_is_refused_even_by_a_permissive_stored_schema() -> 
         "additionalProperties": False,
     }
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(stored, {"amount": 5, "x_note": "hi"})
+        answerschema.validate(stored, {"amount": 5, "x_note": "hi"})
     assert caught.value.errors == {"x_note": "unexpected field"}
 
 
 def test_an_untyped_stored_property_is_refused_not_guessed() -> None:
     stored = {"type": "object", "properties": {"anything": {}}, "additionalProperties": False}
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(stored, {"anything": [1, 2]})
+        answerschema.validate(stored, {"anything": [1, 2]})
     assert caught.value.errors == {"anything": "this field has no type an answer can be sent as"}
 
 
 def _one(**prop: Any) -> dict[str, Any]:
-    return inputs.check_schema({"type": "object", "properties": {"f": prop}})
+    return answerschema.check_schema({"type": "object", "properties": {"f": prop}})
 
 
 @pytest.mark.parametrize(
@@ -288,10 +289,10 @@ def _one(**prop: Any) -> dict[str, Any]:
 def test_formats_are_enforced(fmt: str, good: list[str], bad: list[str]) -> None:
     schema = _one(type="string", format=fmt)
     for text in good:
-        assert inputs.validate(schema, {"f": text}) == {"f": TypedValue("String", text)}
+        assert answerschema.validate(schema, {"f": text}) == {"f": TypedValue("String", text)}
     for text in bad:
         with pytest.raises(InvalidInput) as caught:
-            inputs.validate(schema, {"f": text})
+            answerschema.validate(schema, {"f": text})
         assert caught.value.errors["f"].startswith("must be "), text
 
 
@@ -309,21 +310,21 @@ def test_multiple_of_is_exact_decimal_arithmetic(
 ) -> None:
     schema = _one(type="number", multipleOf=step)
     for value in good:
-        assert inputs.validate(schema, {"f": value})["f"].type == "Double"
+        assert answerschema.validate(schema, {"f": value})["f"].type == "Double"
     for value in bad:
         with pytest.raises(InvalidInput, match="multiple of"):
-            inputs.validate(schema, {"f": value})
+            answerschema.validate(schema, {"f": value})
 
 
 def test_lengths_count_utf16_units_like_camunda() -> None:
     schema = _one(type="string", minLength=2, maxLength=4)
-    assert inputs.validate(schema, {"f": "\U0001f600"})["f"].value == "\U0001f600"  # 2 units
-    assert inputs.validate(schema, {"f": "\U0001f600\U0001f600"})  # 4 units
+    assert answerschema.validate(schema, {"f": "\U0001f600"})["f"].value == "\U0001f600"  # 2 units
+    assert answerschema.validate(schema, {"f": "\U0001f600\U0001f600"})  # 4 units
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(schema, {"f": "ab\U0001f600x"})  # 4 characters, 5 units
+        answerschema.validate(schema, {"f": "ab\U0001f600x"})  # 4 characters, 5 units
     assert caught.value.errors == {"f": "must be at most 4 characters (an emoji counts as two)"}
     with pytest.raises(InvalidInput):
-        inputs.validate(schema, {"f": "a"})
+        answerschema.validate(schema, {"f": "a"})
 
 
 @pytest.mark.parametrize(
@@ -345,30 +346,32 @@ def test_values_camunda_cannot_take_are_refused(
     prop: dict[str, Any], value: object, message: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(_one(**prop), {"f": value})
+        answerschema.validate(_one(**prop), {"f": value})
     assert caught.value.errors["f"].startswith(message)
 
 
 def test_longs_at_the_edges_are_accepted() -> None:
     schema = _one(type="integer")
-    assert inputs.validate(schema, {"f": 2**63 - 1})["f"] == TypedValue("Long", 2**63 - 1)
-    assert inputs.validate(schema, {"f": -(2**63)})["f"] == TypedValue("Long", -(2**63))
+    assert answerschema.validate(schema, {"f": 2**63 - 1})["f"] == TypedValue("Long", 2**63 - 1)
+    assert answerschema.validate(schema, {"f": -(2**63)})["f"] == TypedValue("Long", -(2**63))
 
 
 def test_a_catastrophic_pattern_is_matched_by_re2() -> None:
     schema = _one(type="string", pattern="^([A-Za-z]+ ?)+$")
     # Python's re would take longer than the age of the universe on this; RE2 is linear.
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(schema, {"f": "a" * 3998 + "!"})
+        answerschema.validate(schema, {"f": "a" * 3998 + "!"})
     assert caught.value.errors == {"f": "has the wrong format"}
-    assert inputs.validate(schema, {"f": "Ann Lee"})["f"].value == "Ann Lee"
+    assert answerschema.validate(schema, {"f": "Ann Lee"})["f"].value == "Ann Lee"
 
 
 def test_patterns_search_like_json_schema() -> None:
     schema = _one(type="string", pattern="[0-9]{3}")
-    assert inputs.validate(schema, {"f": "ab123cd"})  # unanchored, as ECMA 262 and JSON Schema
+    assert answerschema.validate(
+        schema, {"f": "ab123cd"}
+    )  # unanchored, as ECMA 262 and JSON Schema
     with pytest.raises(InvalidInput):
-        inputs.validate(schema, {"f": "ab12cd"})
+        answerschema.validate(schema, {"f": "ab12cd"})
 
 
 @pytest.mark.parametrize(
@@ -398,7 +401,7 @@ def test_a_stored_schema_whose_pattern_re2_cannot_run_refuses_rather_than_guesse
         "additionalProperties": False,
     }
     with pytest.raises(InvalidInput) as caught:
-        inputs.validate(stored, {"f": "aa"})
+        answerschema.validate(stored, {"f": "aa"})
     assert "please ask for a new link" in caught.value.errors["f"]
 
 
@@ -407,7 +410,7 @@ def test_a_deeply_nested_schema_is_refused_without_recursion() -> None:
     for _ in range(5000):
         deep = {"not": deep}
     with pytest.raises(InvalidVariable, match="nested deeper"):
-        inputs.check_schema({"type": "object", "properties": {"f": deep}})
+        answerschema.check_schema({"type": "object", "properties": {"f": deep}})
 
 
 @pytest.mark.parametrize("name", ["Betrag_ü", "montantÉ", "$x", "_", "a1", "名前", "x" * 255])
@@ -441,9 +444,9 @@ def test_jsonschema_never_runs_a_pattern_with_python_re() -> None:
     # \pL is RE2 for "any letter"; Python's re refuses it, so had jsonschema checked or run
     # the pattern with re, check_schema would refuse it and validate would raise re.error.
     schema = _one(type="string", pattern="^\\pL+$")
-    assert inputs.validate(schema, {"f": "Größe"})["f"].value == "Größe"
+    assert answerschema.validate(schema, {"f": "Größe"})["f"].value == "Größe"
     with pytest.raises(InvalidInput):
-        inputs.validate(schema, {"f": "size 5"})
+        answerschema.validate(schema, {"f": "size 5"})
 
 
 def test_a_stored_value_is_read_back_as_stored_even_over_todays_cap() -> None:

@@ -8,8 +8,9 @@ import httpx
 import pytest
 import sqlalchemy.exc as sa_exc
 
+from tokenstore.backoff import MAX_DELAY_S, backoff_delay
+from tokenstore.db import wrap_exceptions
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
-from worker.backoff import MAX_DELAY_S, backoff_delay
 from worker.errors import EngineError, ModelingError
 from worker.outcome import (
     MAX_ERROR_MESSAGE_CHARS,
@@ -46,8 +47,11 @@ def test_long_messages_are_clipped_and_details_keep_all() -> None:
     assert "x" * 2000 in outcome.details
 
 
-def _operational() -> sa_exc.OperationalError:
-    return sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+def _operational() -> StoreUnavailable:
+    # What the store's boundary makes of a refused connection: the worker sees only that.
+    with pytest.raises(StoreUnavailable) as caught, wrap_exceptions():
+        raise sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+    return caught.value
 
 
 @pytest.mark.parametrize(

@@ -199,50 +199,20 @@ def required(schema: Mapping[str, Any]) -> set[str]:
     return set(schema.get("required", []))
 
 
-def check(
-    schema: Mapping[str, Any] | None, answer: Mapping[str, Any] | None, from_form: bool = False
-) -> CheckedInput:
-    """Check an answer (JSON, or HTML form strings with ``from_form``) against a link's schema.
+def check(schema: Mapping[str, Any] | None, answer: Mapping[str, Any] | None) -> CheckedInput:
+    """Check a JSON answer against a link's schema (a form's strings are typed by the link
+    server first).
 
     Pure and outside any transaction; the result carries the typed values or the errors.
     """
     if schema is None:
-        # A form may carry fields of its own (a button's name); JSON input must be absent.
-        if answer and not from_form:
+        if answer:
             return CheckedInput(errors={"": "this link takes no input"})
         return CheckedInput()
-    raw = coerce_form(schema, answer or {}) if from_form else (answer or {})
     try:
-        return CheckedInput(schema, validate(schema, raw))
+        return CheckedInput(schema, validate(schema, answer or {}))
     except InvalidInput as exc:
         return CheckedInput(schema, errors=exc.errors)
-
-
-def coerce_form(schema: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
-    """Turn HTML form strings into the JSON types the schema asks for.
-
-    A value that does not parse is left as a string so the schema reports it plainly.
-    Empty fields count as absent; an unchecked box is false.
-    """
-    values: dict[str, Any] = {}
-    for name, prop in properties(schema).items():
-        kind = prop.get("type")
-        raw = form.get(name)
-        if kind == "boolean":
-            values[name] = raw in ("on", "true", "1", "yes")
-            continue
-        if raw is None or raw.strip() == "":
-            continue
-        text = raw.strip()
-        values[name] = _parse_number(text, kind) if kind in ("integer", "number") else raw
-    return values
-
-
-def _parse_number(text: str, kind: str) -> Any:
-    try:
-        return int(text) if kind == "integer" else float(text)
-    except ValueError:  # also a number of more digits than Python will parse
-        return text
 
 
 def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]:

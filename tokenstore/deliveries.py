@@ -1,0 +1,271 @@
+"""Deliveries of recorded answers: claim one under a lease, settle or reschedule it.
+
+The claim's attempt number fences the outcome: only the attempt that holds the claim may
+record what became of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from tokenstore import audit
+from tokenstore.audit import AuditEvent
+from tokenstore.db import Connection, one
+from tokenstore.model import Delivery
+from tokenstore.states import ANSWER_RECORDED, Event, answer_sources, link_sources, next_state
+from tokenstore.states import revoke_reason as reason_of
+from tokenstore.tables import link_groups, links, redemptions
+from tokenstore.types import AuditAction, LinkId, RedemptionId, RedemptionState
+
+
+def _delivery_query() -> sa.Select[Any]:
+    return (
+        sa.select(
+            redemptions.c.id,
+            redemptions.c.link_id,
+            redemptions.c.variables,
+            redemptions.c.answered_at,
+            redemptions.c.attempts,
+            redemptions.c.refusals,
+            links.c.group_id,
+            link_groups.c.message_name,
+            link_groups.c.correlate_by,
+            link_groups.c.process_instance_id,
+            link_groups.c.business_key,
+            link_groups.c.tenant_id,
+            link_groups.c.correlation_keys,
+        )
+        .join(links, links.c.id == redemptions.c.link_id)
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .where(redemptions.c.state == ANSWER_RECORDED.value)
+    )
+
+
+async def _claim(
+    conn: Connection, which: sa.Select[Any], now: dt.datetime, lease: dt.timedelta
+) -> Delivery | None:
+    claimed = (
+        await conn.execute(
+            sa.update(redemptions)
+            .where(redemptions.c.id.in_(which))
+            .values(attempts=redemptions.c.attempts + 1, next_attempt_at=now + lease)
+            .returning(redemptions.c.id)
+        )
+    ).scalar_one_or_none()
+    if claimed is None:
+        return None
+    return await one(conn, _delivery_query().where(redemptions.c.id == claimed), Delivery.from_row)
+
+
+async def claim_delivery(
+    conn: Connection, redemption_id: RedemptionId, now: dt.datetime, lease: dt.timedelta
+) -> Delivery | None:
+    """Take a just-recorded answer for its first attempt; None once anyone has tried it.
+
+    Claiming commits a lease before anything is sent: whatever becomes of the attempt (a
+    crash, a cancel), nobody tries again until the engine has surely finished with it.
+    """
+    first = (
+        sa.select(redemptions.c.id)
+        .where(
+            redemptions.c.id == redemption_id,
+            redemptions.c.state == ANSWER_RECORDED.value,
+            redemptions.c.attempts == 0,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return await _claim(conn, first, now, lease)
+
+
+async def claim_due_delivery(
+    conn: Connection, now: dt.datetime, lease: dt.timedelta
+) -> Delivery | None:
+    """Take the pending answer that is longest overdue, skipping those another process holds."""
+    due = (
+        sa.select(redemptions.c.id)
+        .where(
+            redemptions.c.state == ANSWER_RECORDED.value,
+            redemptions.c.next_attempt_at <= now,
+        )
+        .order_by(redemptions.c.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return await _claim(conn, due, now, lease)
+
+
+async def release_first_attempt(
+    conn: Connection, redemption_id: RedemptionId, now: dt.datetime
+) -> bool:
+    """Hand a just-recorded answer to the retry loop at once: its first attempt never started.
+
+    Only while nobody has claimed it (``attempts`` 0), so nothing was sent and the lease the
+    use took for that first attempt protects nothing.
+    """
+    released = await conn.execute(
+        sa.update(redemptions)
+        .where(
+            redemptions.c.id == redemption_id,
+            redemptions.c.state == ANSWER_RECORDED.value,
+            redemptions.c.attempts == 0,
+        )
+        .values(next_attempt_at=now)
+        .returning(redemptions.c.id)
+    )
+    return released.scalar_one_or_none() is not None
+
+
+async def count_pending(conn: Connection) -> tuple[int, dt.datetime | None]:
+    """How many answers wait for delivery, and when the oldest of them was given."""
+    result = await conn.execute(
+        sa.select(sa.func.count(), sa.func.min(redemptions.c.answered_at)).where(
+            redemptions.c.state == RedemptionState.PENDING.value
+        )
+    )
+    count, oldest = result.one()
+    return int(count), oldest
+
+
+async def count_pending_with_error(conn: Connection, error: str) -> int:
+    """Pending answers whose last attempt failed with exactly ``error`` (over all servers)."""
+    result = await conn.execute(
+        sa.select(sa.func.count()).where(
+            redemptions.c.state == RedemptionState.PENDING.value,
+            redemptions.c.last_error == error,
+        )
+    )
+    return int(result.scalar_one())
+
+
+def _this_attempt(delivery: Delivery, event: Event) -> sa.ColumnElement[bool]:
+    # Fencing: only the attempt that holds the claim may record its outcome.
+    return sa.and_(
+        redemptions.c.id == delivery.redemption_id,
+        redemptions.c.state.in_(answer_sources(event)),
+        redemptions.c.attempts == delivery.attempts,
+    )
+
+
+async def settle_delivered(conn: Connection, delivery: Delivery, now: dt.datetime) -> bool:
+    return await settle(conn, delivery, now, Event.DELIVERED, None)
+
+
+async def settle_undeliverable(
+    conn: Connection,
+    delivery: Delivery,
+    now: dt.datetime,
+    reason: str,
+    close_group: bool = False,
+    refused: bool = False,
+) -> bool:
+    """Record that the process will never take this answer; with ``close_group`` (the
+    history shows the instance has ended) its other links close too, since no answer could
+    ever arrive. ``refused``: the engine refused this attempt too, and it counts."""
+    settled = await settle(
+        conn,
+        delivery,
+        now,
+        Event.UNDELIVERABLE,
+        reason,
+        refusals=delivery.refusals + 1 if refused else delivery.refusals,
+    )
+    if settled and close_group:
+        event = Event.INSTANCE_CLOSED
+        (source,) = link_sources(event)
+        closed = await conn.execute(
+            sa.update(links)
+            .where(links.c.group_id == delivery.group_id, links.c.state == source.value)
+            .values(
+                state=next_state(source, event).value,
+                revoked_reason=reason_of(event).value,
+                changed_at=now,
+            )
+            .returning(links.c.id)
+        )
+        events = [
+            AuditEvent(
+                AuditAction.REVOKED, delivery.group_id, LinkId(lid), outcome=reason_of(event)
+            )
+            for (lid,) in closed
+        ]
+        await audit.write(conn, now, events)
+    return settled
+
+
+async def settle(
+    conn: Connection,
+    delivery: Delivery,
+    now: dt.datetime,
+    event: Event,
+    reason: str | None,
+    refusals: int | None = None,
+) -> bool:
+    """Record the outcome ``event`` (delivered or undeliverable) of the attempt ``delivery``
+    holds; False when another attempt took over."""
+    (answer_from,) = answer_sources(event)
+    settled = await conn.execute(
+        sa.update(redemptions)
+        .where(_this_attempt(delivery, event))
+        .values(
+            state=next_state(answer_from, event).value,
+            settled_at=now,
+            next_attempt_at=None,
+            last_error=reason,
+            refusals=delivery.refusals if refusals is None else refusals,
+        )
+        .returning(redemptions.c.id)
+    )
+    if settled.scalar_one_or_none() is None:
+        return False  # another attempt took over after our lease ran out
+    # Only the use that exhausted the link moved it to pending, stamping the link with its
+    # own answered_at; only that use settles it, however late an earlier use settles.
+    (link_from,) = link_sources(event)
+    await conn.execute(
+        sa.update(links)
+        .where(
+            links.c.id == delivery.link_id,
+            links.c.state == link_from.value,
+            links.c.changed_at == delivery.answered_at,
+        )
+        .values(state=next_state(link_from, event).value, changed_at=now)
+    )
+    state = next_state(answer_from, event)
+    action = AuditAction.DELIVERED if event is Event.DELIVERED else AuditAction.UNDELIVERABLE
+    entry = AuditEvent(
+        action,
+        delivery.group_id,
+        delivery.link_id,
+        delivery.redemption_id,
+        outcome=state.value,
+        detail={"reason": reason, "attempts": delivery.attempts} if reason else None,
+    )
+    await audit.write(conn, now, [entry])
+    return True
+
+
+async def reschedule(
+    conn: Connection,
+    delivery: Delivery,
+    next_attempt_at: dt.datetime,
+    error: str,
+    refused: bool = False,
+) -> bool:
+    """Try again at ``next_attempt_at``; ``refused`` counts this attempt as an engine refusal."""
+    rescheduled = await conn.execute(
+        sa.update(redemptions)
+        .where(
+            redemptions.c.id == delivery.redemption_id,
+            redemptions.c.state == ANSWER_RECORDED.value,
+            redemptions.c.attempts == delivery.attempts,
+        )
+        .values(
+            next_attempt_at=next_attempt_at,
+            last_error=error[:1000],
+            refusals=delivery.refusals + 1 if refused else delivery.refusals,
+        )
+        .returning(redemptions.c.id)
+    )
+    return rescheduled.scalar_one_or_none() is not None
