@@ -28,7 +28,7 @@ def error(status: int, code: str, message: str, **extra: Any) -> web.Response:
 
 
 async def get_link(request: web.Request) -> web.StreamResponse:
-    view = await request.app[REDEEMER].look(request.match_info["token"])
+    view = await request.app[REDEEMER].find(request.match_info["token"])
     if view is None:
         return error(404, "invalid_token", "this link is not valid")
     return web.json_response(describe(view, utcnow()))

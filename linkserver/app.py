@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from linkserver import api, pages, preflight
+from linkserver import api, preflight, rendering
 from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
@@ -62,13 +62,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StoreUnavailable:
         if _wants_json(request):
             return api.error(503, "unavailable", "the link store is unreachable; try again shortly")
-        return pages.unavailable_page()
+        return rendering.unavailable_page()
     except web.HTTPException as exc:
         if exc.status in HTTP_ERRORS:
             code, heading, message = HTTP_ERRORS[exc.status]
             if _wants_json(request):
                 return api.error(exc.status, code, message)
-            return pages.error_page(exc.status, heading, message)
+            return rendering.error_page(exc.status, heading, message)
         raise
     except ConnectionError:
         if _client_gone(request):
@@ -92,7 +92,7 @@ def _internal_error(request: web.Request) -> web.Response:
     )
     if _wants_json(request):
         return api.error(500, "internal", "something went wrong; try again shortly")
-    return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
+    return rendering.error_page(500, "Something went wrong", "Please try the link again shortly.")
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from linkserver import api, pages
+from linkserver import api, rendering
 from linkserver.appkeys import LIMITER, SETTINGS
 from linkserver.clientaddr import client_address
 from linkserver.presentation import Status
@@ -39,7 +39,7 @@ def _misspelt_link(request: web.Request) -> bool:
 def _invalid(request: web.Request) -> web.Response:
     if request.path.startswith("/api/"):
         return api.error(404, "invalid_token", "this link is not valid")
-    return pages.outcome_page(Status.INVALID, None)
+    return rendering.outcome_page(Status.INVALID, None)
 
 
 def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
@@ -48,7 +48,7 @@ def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
             429, "rate_limited", "too many invalid links from this address; try again later"
         )
     else:
-        response = pages.error_page(
+        response = rendering.error_page(
             429,
             "Too many attempts",
             "Too many links from your address were not valid. Please wait a minute and try again.",

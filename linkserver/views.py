@@ -8,7 +8,7 @@ import re
 from aiohttp import web
 from aiohttp.multipart import BadContentDispositionHeader
 
-from linkserver import pages
+from linkserver import rendering
 from linkserver.appkeys import REDEEMER, SETTINGS
 from linkserver.clientaddr import UNKNOWN, client_address
 from linkserver.presentation import Status, status_of
@@ -49,11 +49,11 @@ def client_info(request: web.Request) -> ClientInfo:
 
 async def show_link(request: web.Request) -> web.StreamResponse:
     """Safe for mail scanners and chat previews: reads, never writes."""
-    view = await request.app[REDEEMER].look(request.match_info["token"])
+    view = await request.app[REDEEMER].find(request.match_info["token"])
     status = status_of(view, utcnow())
     if status is Status.OPEN and view is not None:
-        return pages.confirm_page(view)
-    return pages.outcome_page(status, view)
+        return rendering.confirm_page(view)
+    return rendering.outcome_page(status, view)
 
 
 async def use_link(request: web.Request) -> web.StreamResponse:
@@ -67,7 +67,7 @@ async def use_link(request: web.Request) -> web.StreamResponse:
             type(exc).__name__,
             extra={"action": "form_refused"},
         )
-        return pages.error_page(
+        return rendering.error_page(
             400,
             "The answer could not be read",
             "Your browser sent a form we could not read. Please open the link again.",
@@ -75,9 +75,9 @@ async def use_link(request: web.Request) -> web.StreamResponse:
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     used = await redeemer.use(token, form, client_info(request), from_form=True)
     if used.view is None:
-        return pages.outcome_page(Status.INVALID, None)
+        return rendering.outcome_page(Status.INVALID, None)
     if used.input_errors is not None:
-        return pages.confirm_page(used.view, form, used.input_errors)
+        return rendering.confirm_page(used.view, form, used.input_errors)
     # Post/redirect/get: a reload shows the outcome instead of sending the form again. The
     # location is relative, so it holds behind a proxy that serves us under a path prefix.
     raise web.HTTPSeeOther(location=f"./{token}")

@@ -24,7 +24,7 @@ from tokenstore.variables import format_date
 from worker import metrics
 from worker.engine import EngineClient
 from worker.errors import ModelingError
-from worker.requests import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
+from worker.parsing import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
 from worker.task import Task
 
 log = logging.getLogger(__name__)
