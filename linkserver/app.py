@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from linkserver import api, preflight, rendering
+from linkserver import preflight
 from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
 from linkserver.guards import guard_links
+from linkserver.middlewares import error_middleware
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
 from linkserver.retry import DeliveryPolicy
 from linkserver.routes import setup_admin_routes, setup_routes
-from linkserver.security import add_security_headers, redact_path
+from linkserver.security import add_security_headers
 from linkserver.server import (
     connection_cap,
     handle_loop_exception,
@@ -29,70 +29,11 @@ from linkserver.server import (
     start_site,
 )
 from tokenstore.db import create_engine
-from tokenstore.errors import StoreUnavailable
 from tokenstore.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
-LEASE_MARGIN_S = 5
-# An unanswered correlation is looked at again only after this many correlation timeouts.
-SETTLE_TIMEOUTS = 3
-ATTEMPT_CALLS = 4
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/")
-
-
-HTTP_ERRORS = {
-    404: ("not_found", "Not found", "There is nothing at this address."),
-    405: ("method_not_allowed", "Not allowed", "This address does not take that kind of request."),
-    413: ("too_large", "Too much data", "The answer sent was too large."),
-}
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes a plain page or a JSON error with a stable code, never a traceback."""
-    try:
-        return await handler(request)
-    except StoreUnavailable:
-        if _wants_json(request):
-            return api.error(503, "unavailable", "the link store is unreachable; try again shortly")
-        return rendering.unavailable_page()
-    except web.HTTPException as exc:
-        if exc.status in HTTP_ERRORS:
-            code, heading, message = HTTP_ERRORS[exc.status]
-            if _wants_json(request):
-                return api.error(exc.status, code, message)
-            return rendering.error_page(exc.status, heading, message)
-        raise
-    except ConnectionError:
-        if _client_gone(request):
-            raise  # the client went away (or was cut off for reading too slowly): nobody to answer
-        return _internal_error(request)
-    except Exception:
-        return _internal_error(request)
-
-
-def _client_gone(request: web.Request) -> bool:
-    return request.transport is None or request.transport.is_closing()
-
-
-def _internal_error(request: web.Request) -> web.Response:
-    """Log the exception being handled, and answer with a plain 500."""
-    log.exception(
-        "unhandled error on %s %s",
-        request.method,
-        redact_path(request.path),
-        extra={"action": "http_error"},
-    )
-    if _wants_json(request):
-        return api.error(500, "internal", "something went wrong; try again shortly")
-    return rendering.error_page(500, "Something went wrong", "Please try the link again shortly.")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -114,25 +55,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     camunda = CamundaClient(
         settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
     )
-    policy = DeliveryPolicy(
-        not_yet_window=settings.not_yet_window,
-        settle_after_timeout=settings.correlation_timeout * SETTLE_TIMEOUTS,
-    )
-    # An attempt makes up to four calls (history, message, instance, history again), each
-    # bounded by the timeout; a request it leaves unanswered may keep the engine busy for the
-    # settle time after that.
-    attempt_lease = (
-        settings.correlation_timeout * ATTEMPT_CALLS
-        + policy.settle_after_timeout
-        + dt.timedelta(seconds=LEASE_MARGIN_S)
-    )
+    policy = DeliveryPolicy.from_timeouts(settings.correlation_timeout, settings.not_yet_window)
     # A click waits for a delivery slot no longer than one correlation may take.
     deliverer = Deliverer(
-        engine, camunda, policy, attempt_lease, slot_wait=settings.correlation_timeout
+        engine, camunda, policy, policy.attempt_lease, slot_wait=settings.correlation_timeout
     )
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
-    # Nothing is sent before the first claim, so the loop need wait only briefly for it.
-    lease = settings.correlation_timeout + dt.timedelta(seconds=LEASE_MARGIN_S)
+    lease = policy.fresh_answer_lease
     app[DB] = engine
     app[REDEEMER] = Redeemer(engine, settings.keyring, deliverer, lease)
     loop = DeliveryLoop(deliverer)

@@ -28,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from linkserver import metrics
-from linkserver.camunda import Attempt, CamundaClient, CorrelationResult, Visibility
+from linkserver.camunda import CamundaClient
+from linkserver.outcomes import Attempt, CorrelationResult, Visibility
 from linkserver.retry import (
     INVISIBLE_ERROR,
     Delivered,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from aiohttp import web
 from aiohttp.multipart import BadContentDispositionHeader
 
 from linkserver import rendering
-from linkserver.appkeys import REDEEMER, SETTINGS
-from linkserver.clientaddr import UNKNOWN, client_address
+from linkserver.appkeys import REDEEMER
+from linkserver.clientaddr import client_info
 from linkserver.presentation import Status, status_of
-from tokenstore.model import ClientInfo
 from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -20,31 +18,6 @@ log = logging.getLogger(__name__)
 # non-text charset, bytes that are not in the charset claimed. A garbled Content-Disposition
 # is only a warning (then a nameless field, a ValueError) unless warnings are errors.
 UNREADABLE_FORM = (ValueError, LookupError, AssertionError, BadContentDispositionHeader)
-MAX_USER_AGENT_CHARS = 256
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def clean_user_agent(raw: str | None) -> str | None:
-    """A User-Agent fit to store: valid UTF-8, one printable line, bounded.
-
-    aiohttp hands over undecodable header bytes as surrogates, which the database refuses; the
-    answer must still be recorded, so they become U+FFFD instead.
-    """
-    if not raw:
-        return None
-    text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    text = _CONTROL.sub("", text).strip()
-    return text[:MAX_USER_AGENT_CHARS] or None
-
-
-def client_info(request: web.Request) -> ClientInfo:
-    settings = request.app[SETTINGS]
-    # The same address the guessing limit counts, so the audit trail names the real client.
-    ip = client_address(request, settings.trusted_proxies)
-    return ClientInfo(
-        ip_hash=settings.keyring.fingerprint(ip) if ip != UNKNOWN else None,
-        user_agent=clean_user_agent(request.headers.get("User-Agent")),
-    )
 
 
 async def show_link(request: web.Request) -> web.StreamResponse:
