@@ -28,15 +28,15 @@ from linkserver.server import (
     raise_open_file_limit,
     start_site,
 )
+from linkserver.settings import LinkServerSettings
 from tokenstore.db import create_engine
-from tokenstore.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: LinkServerSettings) -> web.Application:
     # The guard is outermost: it sees the final status of a look-up to count a failure.
     app = web.Application(
         middlewares=[guard_links, error_middleware], client_max_size=MAX_BODY_BYTES
@@ -51,9 +51,10 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = create_engine(settings.database_url, schema=settings.db_schema)
+    shared = settings.shared
+    engine = create_engine(shared.database_url, schema=shared.db_schema)
     camunda = CamundaClient(
-        settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
+        shared.camunda_url, shared.camunda_headers(), settings.correlation_timeout
     )
     policy = DeliveryPolicy.from_timeouts(settings.correlation_timeout, settings.not_yet_window)
     # A click waits for a delivery slot no longer than one correlation may take.
@@ -63,13 +64,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
     lease = policy.fresh_answer_lease
     app[DB] = engine
-    app[REDEEMER] = Redeemer(engine, settings.keyring, deliverer, lease)
+    app[REDEEMER] = Redeemer(engine, shared.keyring, deliverer, lease)
     loop = DeliveryLoop(deliverer)
     task = asyncio.create_task(loop.run(), name="delivery-loop")
     yield
     loop.stop()
     # The loop finishes the delivery it is in; it gets the grace period, not forever.
-    done, _ = await asyncio.wait({task}, timeout=settings.shutdown_grace.total_seconds())
+    done, _ = await asyncio.wait({task}, timeout=shared.shutdown_grace.total_seconds())
     if not done:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -88,19 +89,20 @@ def create_admin_app(public: web.Application) -> web.Application:
     return app
 
 
-async def run_server(settings: Settings) -> int:
+async def run_server(settings: LinkServerSettings) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
-    await preflight.log_checks(settings)
+    await preflight.log_checks(settings.shared)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(handle_loop_exception)
     open_files = raise_open_file_limit()
     app = create_app(settings)
-    runner = make_runner(app, settings, shutdown_timeout=settings.shutdown_grace.total_seconds())
+    grace_s = settings.shared.shutdown_grace.total_seconds()
+    runner = make_runner(app, settings, shutdown_timeout=grace_s)
     await runner.setup()
-    host, port = await start_site(runner, settings.listen_host, settings.listen_port)
+    host, port = await start_site(runner, *settings.listen)
     admin = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
     await admin.setup()
-    admin_host, admin_port = await start_site(admin, settings.admin_host, settings.admin_port)
+    admin_host, admin_port = await start_site(admin, *settings.admin_listen)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
-from tokenstore.settings import Settings
+from linkserver.settings import LinkServerSettings
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", LinkServerSettings)
 DB = web.AppKey("db", AsyncEngine)
 REDEEMER = web.AppKey("redeemer", Redeemer)
 LIMITER = web.AppKey("limiter", FailureLimiter)

@@ -74,6 +74,6 @@ def client_info(request: web.Request) -> ClientInfo:
     # The same address the guessing limit counts, so the audit trail names the real client.
     ip = client_address(request, settings.trusted_proxies)
     return ClientInfo(
-        ip_hash=settings.keyring.fingerprint(ip) if ip != UNKNOWN else None,
+        ip_hash=settings.shared.keyring.fingerprint(ip) if ip != UNKNOWN else None,
         user_agent=clean_user_agent(request.headers.get("User-Agent")),
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokenstore import store
 from tokenstore.db import create_engine
-from tokenstore.settings import Settings
+from tokenstore.settings import ReaperSettings, Settings
 from tokenstore.tables import audit_events
 from tokenstore.types import utcnow
 
@@ -102,12 +102,10 @@ async def reap(
     return report
 
 
-async def reap_once(settings: Settings) -> int:
+async def reap_once(settings: Settings, reaper: ReaperSettings) -> int:
     engine = create_engine(settings.database_url, 1, settings.db_schema)
     try:
-        await reap(
-            engine, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention
-        )
+        await reap(engine, utcnow(), reaper.retention, reaper.reap_batch, reaper.audit_retention)
     finally:
         await engine.dispose()
     return 0

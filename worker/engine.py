@@ -18,8 +18,8 @@ from camunda.client.async_external_task_client import AsyncExternalTaskClient
 from camunda.utils.response_utils import get_response_error_message
 from camunda.variables.variables import Variables
 
-from tokenstore.settings import Settings
 from worker.errors import EngineError, InstanceNotVisible
+from worker.settings import WorkerSettings
 
 HTTP_TIMEOUT_S = 30.0
 # The engine's message for a 404 of a variable the instance does not have.
@@ -45,10 +45,10 @@ class Topic:
 class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
     """Fetch, complete, fail, extend and unlock external tasks for one worker id."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: WorkerSettings, http: httpx.AsyncClient) -> None:
         super().__init__(
             settings.worker_id,
-            settings.camunda_url,
+            settings.shared.camunda_url,
             {
                 "lockDuration": milliseconds(settings.lock_duration),
                 "asyncResponseTimeout": milliseconds(settings.long_poll),
@@ -59,8 +59,8 @@ class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
             },
         )
         self._http = http
-        self._auth = settings.camunda_headers()
-        self.base_url = settings.camunda_url
+        self._auth = settings.shared.camunda_headers()
+        self.base_url = settings.shared.camunda_url
 
     def _get_headers(self) -> dict[str, str]:
         # Auth comes from our settings (basic or bearer), not the library's config dicts.

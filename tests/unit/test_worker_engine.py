@@ -11,15 +11,15 @@ import httpx
 import pytest
 
 from tests.conftest import SIGNING_KEYS
-from tokenstore.settings import Settings
 from worker.engine import EngineClient, Topic
 from worker.errors import EngineError
+from worker.settings import WorkerSettings
 
 BASE = "http://engine.test/engine-rest"
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env(
+def settings(**env: str) -> WorkerSettings:
+    return WorkerSettings.from_env(
         {
             "ACTION_LINKS_DATABASE_URL": "postgresql://x@localhost/x",
             "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
