@@ -28,7 +28,7 @@ from worker.housekeeping import reap_periodically
 from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome, is_transient
 from worker.settings import WorkerSettings
 from worker.task import Task
-from worker.topics import HANDLERS, Context
+from worker.topics import HANDLERS, Context, Outputs
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class Worker:
             await self._hand_back(task)
             raise
 
-    async def _handle(self, task: Task) -> dict[str, dict[str, object]] | BaseException:
+    async def _handle(self, task: Task) -> Outputs | BaseException:
         handler = HANDLERS.get(task.topic)
         if handler is None:  # the engine only sends topics we asked for; guard anyway
             return LookupError(f"no handler for topic {task.topic!r}")

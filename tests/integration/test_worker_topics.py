@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from tokenstore.db import create_engine
 from tokenstore.tables import audit_events
 from tokenstore.tokens import Keyring
 from tokenstore.types import TokenHash
+from tokenstore.variables import TypedValue
 from worker.daemon import Worker
 from worker.engine import EngineClient
 from worker.outcome import Complete, Failure
@@ -104,7 +105,7 @@ async def fetch_own(
         ],
     }
     for _ in range(50):
-        response = await client._http.post(client.get_fetch_and_lock_url(), json=body)
+        response = await client._http.post(client.fetch_and_lock_url, json=body)
         response.raise_for_status()
         if items := response.json():
             return Task.from_json(items[0])
@@ -112,8 +113,11 @@ async def fetch_own(
     raise AssertionError(f"no issue-token task for {instance}")
 
 
-def urls_of(variables: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return dict(json.loads(str(variables["actionLinks"]["value"])))
+def urls_of(variables: Mapping[str, TypedValue] | Mapping[str, dict[str, Any]]) -> dict[str, str]:
+    """The link map from a handler's outputs or from the engine's variables."""
+    links = variables["actionLinks"]
+    value = links.value if isinstance(links, TypedValue) else links["value"]
+    return dict(json.loads(str(value)))
 
 
 def token_hash(keyring: Keyring, url: str) -> bytes:
