@@ -62,7 +62,7 @@ class Variable:
         return PREFIX + self.name
 
     @property
-    def field(self) -> str:
+    def field_name(self) -> str:
         return self.attr or self.name.lower()
 
 
@@ -226,7 +226,7 @@ def read(
             if variable.required is not None:
                 raise SettingsError(f"{variable.env_name} is required{variable.required}")
             continue
-        values[variable.field] = variable.parse(variable.env_name, value)
+        values[variable.field_name] = variable.parse(variable.env_name, value)
     return make(**values)
 
 

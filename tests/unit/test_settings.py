@@ -335,7 +335,7 @@ def test_the_table_knows_every_variable_the_settings_read() -> None:
     ]
     for settings_class, table in tables:
         fields = {f.name for f in dataclasses.fields(settings_class)} - {"shared", "reaper"}
-        assert sorted(v.field for v in table) == sorted(fields), settings_class
+        assert sorted(v.field_name for v in table) == sorted(fields), settings_class
         assert {v.name for v in table} <= known
 
 
