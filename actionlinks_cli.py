@@ -17,18 +17,27 @@ from typing import Any
 import actionlinks_migrate
 import actionlinks_ops
 from actionlinks_logging import JsonFormatter
+from linkserver.settings import VARIABLES as LINK_SERVER_VARIABLES
+from linkserver.settings import LinkServerSettings
+from tokenstore import settings as tokenstore_settings
 from tokenstore.errors import StoreUnavailable
 from tokenstore.exitcodes import EXIT_CODES_HELP, ExitCode
 from tokenstore.settings import (
     FILE_SUFFIX,
     DatabaseSettings,
+    ReaperSettings,
     Settings,
     SettingsError,
     log_format,
     unknown_variables,
     variables_for,
 )
+from worker.settings import VARIABLES as WORKER_VARIABLES
+from worker.settings import WorkerSettings
 
+# Every variable the product reads, from the tables beside the settings objects: it drives the
+# unknown-variable warning and each command's ``--help``.
+VARIABLES = (*tokenstore_settings.VARIABLES, *WORKER_VARIABLES, *LINK_SERVER_VARIABLES)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 log = logging.getLogger("actionlinks_cli")
 
@@ -93,7 +102,7 @@ def _subcommand(command: str, common: argparse.ArgumentParser) -> dict[str, Any]
 
 def env_help(command: str) -> str:
     """The environment variables ``command`` reads, for its ``--help``."""
-    variables = variables_for(command)
+    variables = variables_for(command, VARIABLES)
     width = max(len(v.env_name) for v in variables) + 2
     lines = [
         f"  {v.env_name:<{width}}{v.meaning}"
@@ -149,7 +158,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, handlers=[handler])
     # Every engine request at INFO drowns what the daemons themselves say.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.root.level))
-    for name in unknown_variables():
+    for name in unknown_variables(VARIABLES):
         # A typo such as ACTION_LINKS_LOCK_DURATON would otherwise pass silently.
         log.warning(
             "%s is not a setting of action-links; ignored (a typo?)",
@@ -159,7 +168,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("migrate", "links", "answers"):
         return _run_database_command(args)
     try:
-        settings = Settings.from_env()
+        # Each process builds its settings here and hands them to what it starts.
+        if args.command == "worker":
+            worker = WorkerSettings.from_env()
+        elif args.command == "serve":
+            link_server = LinkServerSettings.from_env()
+        else:
+            settings, reaper = Settings.from_env(), ReaperSettings.from_env()
     except SettingsError as exc:
         print(f"action-links: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
@@ -168,18 +183,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         from worker.daemon import run_worker
 
         if args.check:
-            return asyncio.run(preflight.check_command(settings))
-        return asyncio.run(run_worker(settings))
+            return asyncio.run(preflight.check_command(worker.shared))
+        return asyncio.run(run_worker(worker))
     if args.command == "serve":
         from linkserver import preflight as link_preflight
         from linkserver.app import run_server
 
         if args.check:
-            return asyncio.run(link_preflight.check_command(settings))
-        return asyncio.run(run_server(settings))
+            return asyncio.run(link_preflight.check_command(link_server.shared))
+        return asyncio.run(run_server(link_server))
     from tokenstore.reaper import reap_once
 
-    return asyncio.run(reap_once(settings))
+    return asyncio.run(reap_once(settings, reaper))
 
 
 if __name__ == "__main__":

@@ -8,29 +8,26 @@ from typing import Any
 from aiohttp import web
 
 from linkserver.appkeys import REDEEMER
+from linkserver.clientaddr import client_info
 from linkserver.openapi import OPENAPI
 from linkserver.presentation import Status, describe
-from linkserver.views import client_info
+from linkserver.responses import (
+    API_REFUSALS,
+    INVALID_INPUT,
+    INVALID_TOKEN,
+    answered_status,
+    json_error,
+)
 from tokenstore.types import utcnow
 
 # {"input": {"field": value}} is three levels; anything far deeper is not an answer.
 MAX_BODY_DEPTH = 16
-# A use of a link that did not lead to an accepted answer, as HTTP status and error code.
-REFUSAL = {
-    Status.ANSWERED_ELSEWHERE: (409, "answered_elsewhere", "another link of this request was used"),
-    Status.REVOKED: (410, "revoked", "the link was withdrawn"),
-    Status.EXPIRED: (410, "expired", "the link has expired"),
-}
-
-
-def error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
 async def get_link(request: web.Request) -> web.StreamResponse:
-    view = await request.app[REDEEMER].look(request.match_info["token"])
+    view = await request.app[REDEEMER].find(request.match_info["token"])
     if view is None:
-        return error(404, "invalid_token", "this link is not valid")
+        return INVALID_TOKEN.response()
     return web.json_response(describe(view, utcnow()))
 
 
@@ -96,23 +93,20 @@ async def redeem_link(request: web.Request) -> web.StreamResponse:
     try:
         answer = await _answer_of(request)
     except _BadBody as bad:
-        return error(bad.status, bad.code, bad.message)
+        return json_error(bad.status, bad.code, bad.message)
     used = await request.app[REDEEMER].use(
         request.match_info["token"], answer, client_info(request)
     )
     if used.view is None:
-        return error(404, "invalid_token", "this link is not valid")
+        return INVALID_TOKEN.response()
     if used.input_errors is not None:
-        return error(
-            422, "invalid_input", "the input does not fit the form", fields=dict(used.input_errors)
-        )
+        return INVALID_INPUT.response(fields=dict(used.input_errors))
     body = describe(used.view, utcnow())
     status = Status(body["status"])
-    if status in REFUSAL:
-        http_status, code, message = REFUSAL[status]
-        return error(http_status, code, message, link=body)
+    if status in API_REFUSALS:
+        return API_REFUSALS[status].response(link=body)
     body["outcome"] = "accepted" if used.accepted else "already_answered"
-    return web.json_response(body, status=202 if status is Status.RECEIVED else 200)
+    return web.json_response(body, status=answered_status(status))
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:

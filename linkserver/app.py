@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from linkserver import api, pages, preflight
+from linkserver import preflight
 from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
 from linkserver.guards import guard_links
+from linkserver.middlewares import error_middleware
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
 from linkserver.retry import DeliveryPolicy
 from linkserver.routes import setup_admin_routes, setup_routes
-from linkserver.security import add_security_headers, redact_path
+from linkserver.security import add_security_headers
 from linkserver.server import (
     connection_cap,
     handle_loop_exception,
@@ -28,74 +28,15 @@ from linkserver.server import (
     raise_open_file_limit,
     start_site,
 )
+from linkserver.settings import LinkServerSettings
 from tokenstore.db import Database
-from tokenstore.errors import StoreUnavailable
-from tokenstore.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
-LEASE_MARGIN_S = 5
-# An unanswered correlation is looked at again only after this many correlation timeouts.
-SETTLE_TIMEOUTS = 3
-ATTEMPT_CALLS = 4
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/")
-
-
-HTTP_ERRORS = {
-    404: ("not_found", "Not found", "There is nothing at this address."),
-    405: ("method_not_allowed", "Not allowed", "This address does not take that kind of request."),
-    413: ("too_large", "Too much data", "The answer sent was too large."),
-}
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure becomes a plain page or a JSON error with a stable code, never a traceback."""
-    try:
-        return await handler(request)
-    except StoreUnavailable:
-        if _wants_json(request):
-            return api.error(503, "unavailable", "the link store is unreachable; try again shortly")
-        return pages.unavailable_page()
-    except web.HTTPException as exc:
-        if exc.status in HTTP_ERRORS:
-            code, heading, message = HTTP_ERRORS[exc.status]
-            if _wants_json(request):
-                return api.error(exc.status, code, message)
-            return pages.error_page(exc.status, heading, message)
-        raise
-    except ConnectionError:
-        if _client_gone(request):
-            raise  # the client went away (or was cut off for reading too slowly): nobody to answer
-        return _internal_error(request)
-    except Exception:
-        return _internal_error(request)
-
-
-def _client_gone(request: web.Request) -> bool:
-    return request.transport is None or request.transport.is_closing()
-
-
-def _internal_error(request: web.Request) -> web.Response:
-    """Log the exception being handled, and answer with a plain 500."""
-    log.exception(
-        "unhandled error on %s %s",
-        request.method,
-        redact_path(request.path),
-        extra={"action": "http_error"},
-    )
-    if _wants_json(request):
-        return api.error(500, "internal", "something went wrong; try again shortly")
-    return pages.error_page(500, "Something went wrong", "Please try the link again shortly.")
-
-
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: LinkServerSettings) -> web.Application:
     # The guard is outermost: it sees the final status of a look-up to count a failure.
     app = web.Application(
         middlewares=[guard_links, error_middleware], client_max_size=MAX_BODY_BYTES
@@ -110,37 +51,26 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    db = Database.from_url(settings.database_url, schema=settings.db_schema)
+    shared = settings.shared
+    db = Database.from_url(shared.database_url, schema=shared.db_schema)
     camunda = CamundaClient(
-        settings.camunda_url, settings.camunda_headers(), settings.correlation_timeout
+        shared.camunda_url, shared.camunda_headers(), settings.correlation_timeout
     )
-    policy = DeliveryPolicy(
-        not_yet_window=settings.not_yet_window,
-        settle_after_timeout=settings.correlation_timeout * SETTLE_TIMEOUTS,
-    )
-    # An attempt makes up to four calls (history, message, instance, history again), each
-    # bounded by the timeout; a request it leaves unanswered may keep the engine busy for the
-    # settle time after that.
-    attempt_lease = (
-        settings.correlation_timeout * ATTEMPT_CALLS
-        + policy.settle_after_timeout
-        + dt.timedelta(seconds=LEASE_MARGIN_S)
-    )
+    policy = DeliveryPolicy.from_timeouts(settings.correlation_timeout, settings.not_yet_window)
     # A click waits for a delivery slot no longer than one correlation may take.
     deliverer = Deliverer(
-        db, camunda, policy, attempt_lease, slot_wait=settings.correlation_timeout
+        db, camunda, policy, policy.attempt_lease, slot_wait=settings.correlation_timeout
     )
     # The retry loop keeps off a fresh answer until its first attempt must have finished.
-    # Nothing is sent before the first claim, so the loop need wait only briefly for it.
-    lease = settings.correlation_timeout + dt.timedelta(seconds=LEASE_MARGIN_S)
+    lease = policy.fresh_answer_lease
     app[DB] = db
-    app[REDEEMER] = Redeemer(db, settings.keyring, deliverer, lease)
+    app[REDEEMER] = Redeemer(db, shared.keyring, deliverer, lease)
     loop = DeliveryLoop(deliverer)
     task = asyncio.create_task(loop.run(), name="delivery-loop")
     yield
     loop.stop()
     # The loop finishes the delivery it is in; it gets the grace period, not forever.
-    done, _ = await asyncio.wait({task}, timeout=settings.shutdown_grace.total_seconds())
+    done, _ = await asyncio.wait({task}, timeout=shared.shutdown_grace.total_seconds())
     if not done:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -159,19 +89,20 @@ def create_admin_app(public: web.Application) -> web.Application:
     return app
 
 
-async def run_server(settings: Settings) -> int:
+async def run_server(settings: LinkServerSettings) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests and close cleanly."""
-    await preflight.log_checks(settings)
+    await preflight.log_checks(settings.shared)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(handle_loop_exception)
     open_files = raise_open_file_limit()
     app = create_app(settings)
-    runner = make_runner(app, settings, shutdown_timeout=settings.shutdown_grace.total_seconds())
+    grace_s = settings.shared.shutdown_grace.total_seconds()
+    runner = make_runner(app, settings, shutdown_timeout=grace_s)
     await runner.setup()
-    host, port = await start_site(runner, settings.listen_host, settings.listen_port)
+    host, port = await start_site(runner, *settings.listen)
     admin = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
     await admin.setup()
-    admin_host, admin_port = await start_site(admin, settings.admin_host, settings.admin_port)
+    admin_host, admin_port = await start_site(admin, *settings.admin_listen)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

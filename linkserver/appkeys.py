@@ -6,10 +6,10 @@ from aiohttp import web
 
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
+from linkserver.settings import LinkServerSettings
 from tokenstore.db import Database
-from tokenstore.settings import Settings
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", LinkServerSettings)
 DB = web.AppKey("db", Database)
 REDEEMER = web.AppKey("redeemer", Redeemer)
 LIMITER = web.AppKey("limiter", FailureLimiter)

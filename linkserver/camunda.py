@@ -7,7 +7,6 @@ this module sees aiohttp client exceptions.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import logging
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from linkserver.outcomes import Attempt, CorrelationResult, Visibility
 from tokenstore.model import Delivery
 from tokenstore.types import CorrelateBy
 from tokenstore.variables import TypedValue
@@ -42,33 +42,6 @@ REFUSING_EXCEPTIONS = frozenset(
 TRANSIENT_EXCEPTIONS = frozenset({"OptimisticLockingException", "CrdbTransactionRetryException"})
 # What the history says of an instance that will never take another message.
 ENDED_STATES = frozenset({"COMPLETED", "EXTERNALLY_TERMINATED", "INTERNALLY_TERMINATED"})
-
-
-class CorrelationResult(enum.StrEnum):
-    DELIVERED = "delivered"
-    NO_MATCH = "no_match"  # nothing waits for this message (not yet, or no longer)
-    AMBIGUOUS = "ambiguous"  # more than one execution waits for it
-    UNREACHABLE = "unreachable"  # refused, timed out, 5xx
-    REJECTED = "rejected"  # 401, 403, 404, ...: auth, a misconfigured engine; try again later
-    REFUSED = "refused"  # the engine processed it and can never accept it as it is
-
-
-class Visibility(enum.StrEnum):
-    """What the engine shows the link server of a process instance."""
-
-    RUNNING = "running"  # runtime or history shows it running
-    ENDED = "ended"  # the history says it completed or was terminated: positive evidence
-    INVISIBLE = "invisible"  # neither runtime nor history shows it: permissions, tenants, URL
-    UNKNOWN = "unknown"  # the engine did not answer usefully
-
-
-@dataclass(frozen=True)
-class Attempt:
-    result: CorrelationResult
-    detail: str = ""
-    # The request left and no answer came back (timeout, dropped connection): the engine
-    # may still be working on it, so the next look must wait until it has surely finished.
-    maybe_arrived: bool = False
 
 
 def answer_marker(delivery: Delivery) -> str:

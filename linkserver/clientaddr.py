@@ -1,15 +1,21 @@
-"""Which address a request came from: the peer, or what trusted proxies say it was."""
+"""Who a request came from: the peer, or what trusted proxies say it was, and what the audit
+trail records of it."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 from aiohttp import hdrs, web
 
+from linkserver.appkeys import SETTINGS
+from tokenstore.model import ClientInfo
 from tokenstore.settings import Network
 
 UNKNOWN = "unknown"
+MAX_USER_AGENT_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -48,3 +54,26 @@ def resolve(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Ne
 
 def client_address(request: web.BaseRequest, trusted: Sequence[Network]) -> str:
     return resolve(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []), trusted)
+
+
+def clean_user_agent(raw: str | None) -> str | None:
+    """A User-Agent fit to store: valid UTF-8, one printable line, bounded.
+
+    aiohttp hands over undecodable header bytes as surrogates, which the database refuses; the
+    answer must still be recorded, so they become U+FFFD instead.
+    """
+    if not raw:
+        return None
+    text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = _CONTROL.sub("", text).strip()
+    return text[:MAX_USER_AGENT_CHARS] or None
+
+
+def client_info(request: web.Request) -> ClientInfo:
+    settings = request.app[SETTINGS]
+    # The same address the guessing limit counts, so the audit trail names the real client.
+    ip = client_address(request, settings.trusted_proxies)
+    return ClientInfo(
+        ip_hash=settings.shared.keyring.fingerprint(ip) if ip != UNKNOWN else None,
+        user_agent=clean_user_agent(request.headers.get("User-Agent")),
+    )

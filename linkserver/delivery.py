@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from linkserver import metrics
-from linkserver.camunda import Attempt, CamundaClient, CorrelationResult, Visibility
+from linkserver.camunda import CamundaClient
+from linkserver.outcomes import Attempt, CorrelationResult, Visibility
 from linkserver.retry import (
     INVISIBLE_ERROR,
     Delivered,

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from linkserver import api, pages
+from linkserver import rendering
 from linkserver.appkeys import LIMITER, SETTINGS
 from linkserver.clientaddr import client_address
 from linkserver.presentation import Status
+from linkserver.responses import INVALID_TOKEN, RATE_LIMITED
 from linkserver.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,15 @@ def _misspelt_link(request: web.Request) -> bool:
 
 def _invalid(request: web.Request) -> web.Response:
     if request.path.startswith("/api/"):
-        return api.error(404, "invalid_token", "this link is not valid")
-    return pages.outcome_page(Status.INVALID, None)
+        return INVALID_TOKEN.response()
+    return rendering.outcome_page(Status.INVALID, None)
 
 
 def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
     if request.path.startswith("/api/"):
-        response = api.error(
-            429, "rate_limited", "too many invalid links from this address; try again later"
-        )
+        response = RATE_LIMITED.response()
     else:
-        response = pages.error_page(
+        response = rendering.error_page(
             429,
             "Too many attempts",
             "Too many links from your address were not valid. Please wait a minute and try again.",

@@ -24,20 +24,6 @@ class Status(enum.StrEnum):
     INVALID = "invalid"  # garbled, forged or unknown
 
 
-# HTTP status of a page that only reads: an answered link is not an error.
-HTTP_STATUS = {
-    Status.OPEN: 200,
-    Status.RECEIVED: 200,
-    Status.RECORDED: 200,
-    Status.UNDELIVERABLE: 200,
-    Status.REFUSED: 200,
-    Status.ANSWERED_ELSEWHERE: 200,
-    Status.REVOKED: 410,
-    Status.EXPIRED: 410,
-    Status.INVALID: 404,
-}
-
-
 def status_of(view: LinkView | None, now: dt.datetime) -> Status:
     if view is None:
         return Status.INVALID

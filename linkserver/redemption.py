@@ -44,7 +44,7 @@ class Redeemer:
     def _hash(self, token: str) -> Any:
         return tokens.verify(self.keyring, token)
 
-    async def look(self, token: str) -> LinkView | None:
+    async def find(self, token: str) -> LinkView | None:
         """Read only: GET and HEAD never change anything (mail scanners fetch every link)."""
         try:
             token_hash = self._hash(token)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from linkserver.camunda import Attempt, CorrelationResult, Visibility
+from linkserver.outcomes import Attempt, CorrelationResult, Visibility
 from tokenstore.backoff import exponential_s
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
+LEASE_MARGIN_S = 5
+# An unanswered correlation is looked at again only after this many correlation timeouts.
+SETTLE_TIMEOUTS = 3
+# An attempt makes up to four calls: history, message, instance, history again.
+ATTEMPT_CALLS = 4
 # Deterministic refusals by the engine (a value its column cannot hold, a type it cannot
 # read) before an answer is given up: more than one, since a refusal that names no such
 # reason could still pass; few, since the person is waiting to hear.
@@ -29,6 +34,35 @@ class DeliveryPolicy:
     settle_after_timeout: dt.timedelta = dt.timedelta(seconds=30)
     base_s: float = BACKOFF_BASE_S
     cap_s: float = BACKOFF_CAP_S
+    # The HTTP timeout of one call to the engine.
+    correlation_timeout: dt.timedelta = dt.timedelta(seconds=10)
+
+    @classmethod
+    def from_timeouts(
+        cls, correlation_timeout: dt.timedelta, not_yet_window: dt.timedelta
+    ) -> DeliveryPolicy:
+        """The policy of a link server whose engine calls time out after ``correlation_timeout``."""
+        return cls(
+            not_yet_window=not_yet_window,
+            settle_after_timeout=correlation_timeout * SETTLE_TIMEOUTS,
+            correlation_timeout=correlation_timeout,
+        )
+
+    @property
+    def attempt_lease(self) -> dt.timedelta:
+        """How long one attempt holds a delivery: each of its calls bounded by the timeout, and
+        a request it leaves unanswered may keep the engine busy for the settle time after that."""
+        return (
+            self.correlation_timeout * ATTEMPT_CALLS
+            + self.settle_after_timeout
+            + dt.timedelta(seconds=LEASE_MARGIN_S)
+        )
+
+    @property
+    def fresh_answer_lease(self) -> dt.timedelta:
+        """How long the retry loop keeps off a fresh answer: nothing is sent before the click's
+        first claim, so the loop need wait only briefly for it."""
+        return self.correlation_timeout + dt.timedelta(seconds=LEASE_MARGIN_S)
 
 
 @dataclass(frozen=True)

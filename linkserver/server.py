@@ -29,8 +29,9 @@ from linkserver.security import (
     sanitize_foreign_logs,
     secure_headers,
 )
+from linkserver.settings import LinkServerSettings
 from linkserver.throttle import LogThrottle
-from tokenstore.settings import Network, Settings
+from tokenstore.settings import Network
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def connection_cap(settings: Settings, open_file_limit: int) -> int:
+def connection_cap(settings: LinkServerSettings, open_file_limit: int) -> int:
     """The configured cap, lowered so accepting can never run out of file descriptors."""
     return max(1, min(settings.max_connections, open_file_limit - RESERVED_FDS))
 
@@ -281,7 +282,7 @@ def handle_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, An
     loop.default_exception_handler(context)
 
 
-def make_runner(app: web.Application, settings: Settings, **kwargs: Any) -> GuardedRunner:
+def make_runner(app: web.Application, settings: LinkServerSettings, **kwargs: Any) -> GuardedRunner:
     """A runner for the public app with the edge settings applied."""
     sanitize_foreign_logs()
     guard = ConnectionGuard(

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from aiohttp import web
 from aiohttp.multipart import BadContentDispositionHeader
 
-from linkserver import pages
-from linkserver.appkeys import REDEEMER, SETTINGS
-from linkserver.clientaddr import UNKNOWN, client_address
+from linkserver import rendering
+from linkserver.appkeys import REDEEMER
+from linkserver.clientaddr import client_info
 from linkserver.forms import FormAnswer
 from linkserver.presentation import Status, status_of
-from tokenstore.model import ClientInfo
 from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -21,40 +19,15 @@ log = logging.getLogger(__name__)
 # non-text charset, bytes that are not in the charset claimed. A garbled Content-Disposition
 # is only a warning (then a nameless field, a ValueError) unless warnings are errors.
 UNREADABLE_FORM = (ValueError, LookupError, AssertionError, BadContentDispositionHeader)
-MAX_USER_AGENT_CHARS = 256
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def clean_user_agent(raw: str | None) -> str | None:
-    """A User-Agent fit to store: valid UTF-8, one printable line, bounded.
-
-    aiohttp hands over undecodable header bytes as surrogates, which the database refuses; the
-    answer must still be recorded, so they become U+FFFD instead.
-    """
-    if not raw:
-        return None
-    text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    text = _CONTROL.sub("", text).strip()
-    return text[:MAX_USER_AGENT_CHARS] or None
-
-
-def client_info(request: web.Request) -> ClientInfo:
-    settings = request.app[SETTINGS]
-    # The same address the guessing limit counts, so the audit trail names the real client.
-    ip = client_address(request, settings.trusted_proxies)
-    return ClientInfo(
-        ip_hash=settings.keyring.fingerprint(ip) if ip != UNKNOWN else None,
-        user_agent=clean_user_agent(request.headers.get("User-Agent")),
-    )
 
 
 async def show_link(request: web.Request) -> web.StreamResponse:
     """Safe for mail scanners and chat previews: reads, never writes."""
-    view = await request.app[REDEEMER].look(request.match_info["token"])
+    view = await request.app[REDEEMER].find(request.match_info["token"])
     status = status_of(view, utcnow())
     if status is Status.OPEN and view is not None:
-        return pages.confirm_page(view)
-    return pages.outcome_page(status, view)
+        return rendering.confirm_page(view)
+    return rendering.outcome_page(status, view)
 
 
 async def use_link(request: web.Request) -> web.StreamResponse:
@@ -68,7 +41,7 @@ async def use_link(request: web.Request) -> web.StreamResponse:
             type(exc).__name__,
             extra={"action": "form_refused"},
         )
-        return pages.error_page(
+        return rendering.error_page(
             400,
             "The answer could not be read",
             "Your browser sent a form we could not read. Please open the link again.",
@@ -76,9 +49,9 @@ async def use_link(request: web.Request) -> web.StreamResponse:
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     used = await redeemer.use(token, FormAnswer(form), client_info(request))
     if used.view is None:
-        return pages.outcome_page(Status.INVALID, None)
+        return rendering.outcome_page(Status.INVALID, None)
     if used.input_errors is not None:
-        return pages.confirm_page(used.view, form, used.input_errors)
+        return rendering.confirm_page(used.view, form, used.input_errors)
     # Post/redirect/get: a reload shows the outcome instead of sending the form again. The
     # location is relative, so it holds behind a proxy that serves us under a path prefix.
     raise web.HTTPSeeOther(location=f"./{token}")

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linkserver.app import create_admin_app, create_app
 from linkserver.server import make_runner, start_site
+from linkserver.settings import LinkServerSettings
 from tests.camunda_rest import EngineRest
 from tokenstore import issuing
 from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
@@ -104,7 +105,7 @@ class Harness:
 
 
 @asynccontextmanager
-async def link_and_admin_server(settings: Settings) -> AsyncIterator[tuple[str, str]]:
+async def link_and_admin_server(settings: LinkServerSettings) -> AsyncIterator[tuple[str, str]]:
     """Serve the app and its admin listener in this event loop, as ``serve`` does; yields both
     base URLs."""
     runner = make_runner(create_app(settings), settings)
@@ -121,19 +122,22 @@ async def link_and_admin_server(settings: Settings) -> AsyncIterator[tuple[str, 
 
 
 @asynccontextmanager
-async def link_server(settings: Settings) -> AsyncIterator[str]:
+async def link_server(settings: LinkServerSettings) -> AsyncIterator[str]:
     """Serve the app in this event loop; yields its base URL."""
     async with link_and_admin_server(settings) as (base, _):
         yield base
 
 
-def settings_for(database_url: str, keyring: Keyring, camunda_url: str, **changes: Any) -> Settings:
+def settings_for(
+    database_url: str, keyring: Keyring, camunda_url: str, **changes: Any
+) -> LinkServerSettings:
     values: dict[str, Any] = {
         "correlation_timeout": dt.timedelta(seconds=5),
         "not_yet_window": dt.timedelta(minutes=5),
         **changes,
     }
-    return Settings(database_url=database_url, keyring=keyring, camunda_url=camunda_url, **values)
+    shared = Settings(database_url=database_url, keyring=keyring, camunda_url=camunda_url)
+    return LinkServerSettings(shared=shared, **values)
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tokenstore import reaping
 from tokenstore.db import Database
-from tokenstore.settings import Settings
+from tokenstore.settings import ReaperSettings, Settings
 from tokenstore.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,10 @@ async def reap(
     return report
 
 
-async def reap_once(settings: Settings) -> int:
+async def reap_once(settings: Settings, reaper: ReaperSettings) -> int:
     db = Database.from_url(settings.database_url, 1, settings.db_schema)
     try:
-        await reap(db, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention)
+        await reap(db, utcnow(), reaper.retention, reaper.reap_batch, reaper.audit_retention)
     finally:
         await db.dispose()
     return 0

@@ -20,15 +20,15 @@ import httpx
 
 from tokenstore.backoff import backoff_delay
 from tokenstore.db import Database
-from tokenstore.settings import Settings
 from worker import metrics, preflight
 from worker.admin import admin_listener
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
 from worker.errors import AdminListenError, EngineError, ModelingError
 from worker.housekeeping import reap_periodically
 from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome, is_transient
+from worker.settings import WorkerSettings
 from worker.task import Task
-from worker.topics import HANDLERS, Context
+from worker.topics import HANDLERS, Context, Outputs
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ SPARE_HTTP_CONNECTIONS = 4
 class Worker:
     """Serves the topics until told to stop; never raises for one task's trouble."""
 
-    def __init__(self, settings: Settings, client: EngineClient, ctx: Context) -> None:
+    def __init__(self, settings: WorkerSettings, client: EngineClient, ctx: Context) -> None:
         self.settings = settings
         self.client = client
         self.ctx = ctx
@@ -114,7 +114,7 @@ class Worker:
         # Never longer than the grace period: an operator who set a short one wants out.
         timeout_s = min(
             self.settings.long_poll.total_seconds() + LONG_POLL_SLACK_S,
-            self.settings.shutdown_grace.total_seconds(),
+            self.settings.shared.shutdown_grace.total_seconds(),
         )
         done, _ = await asyncio.wait({fetch}, timeout=timeout_s)
         if not done:
@@ -166,7 +166,7 @@ class Worker:
             await self._hand_back(task)
             raise
 
-    async def _handle(self, task: Task) -> dict[str, dict[str, object]] | BaseException:
+    async def _handle(self, task: Task) -> Outputs | BaseException:
         handler = HANDLERS.get(task.topic)
         if handler is None:  # the engine only sends topics we asked for; guard anyway
             return LookupError(f"no handler for topic {task.topic!r}")
@@ -255,7 +255,7 @@ class Worker:
         """Let running tasks finish within the grace period, then hand back the rest."""
         if not self.in_flight:
             return
-        grace = self.settings.shutdown_grace.total_seconds()
+        grace = self.settings.shared.shutdown_grace.total_seconds()
         log.info(
             "stopping: waiting up to %.0fs for %d tasks",
             grace,
@@ -274,26 +274,28 @@ def _outcome_label(outcome: Outcome) -> str:
     return "incident" if outcome.incident else "failed"
 
 
-async def run_worker(settings: Settings) -> int:
+async def run_worker(settings: WorkerSettings) -> int:
     """Serve the topics and reap until SIGTERM or SIGINT; 0 after a clean stop."""
-    await preflight.log_checks(settings)
+    await preflight.log_checks(settings.shared)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    db = Database.from_url(settings.database_url, settings.max_tasks, settings.db_schema)
+    db = Database.from_url(
+        settings.shared.database_url, settings.max_tasks, settings.shared.db_schema
+    )
     limits = httpx.Limits(max_connections=settings.max_tasks + SPARE_HTTP_CONNECTIONS)
-    admin = admin_listener(settings.worker_admin_host, settings.worker_admin_port)
+    admin = admin_listener(settings.admin.host, settings.admin.port)
     try:
         async with admin, httpx.AsyncClient(limits=limits) as http:
             client = EngineClient(settings, http)
-            ctx = Context(db, client, settings.keyring, settings.public_url)
+            ctx = Context(db, client, settings.shared.keyring, settings.shared.public_url)
             log.info(
                 "worker %s serving %s at %s (up to %d tasks at once)",
                 settings.worker_id,
                 ", ".join(t.name for t in TOPICS),
-                settings.camunda_url,
+                settings.shared.camunda_url,
                 settings.max_tasks,
                 extra={"action": "started", "worker_id": settings.worker_id},
             )

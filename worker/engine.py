@@ -1,8 +1,7 @@
-"""The engine's external-task REST API, on the library's client with one shared connection pool.
+"""The engine's external-task REST API over one shared ``httpx.AsyncClient``.
 
-camunda-external-task-client-python3 fetches one task per call and opens a new HTTP client
-for every request; this subclass fetches a batch, reuses one ``httpx.AsyncClient``, adds
-extendLock and unlock, and turns every refusal into EngineError.
+Fetches a batch per long poll, completes with typed values, fails, extends and unlocks, and
+turns every refusal or transport failure into EngineError.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from camunda.client.async_external_task_client import AsyncExternalTaskClient
-from camunda.utils.response_utils import get_response_error_message
-from camunda.variables.variables import Variables
 
-from tokenstore.settings import Settings
+from tokenstore.variables import TypedValue
 from worker.errors import EngineError, InstanceNotVisible
+from worker.settings import WorkerSettings
 
 HTTP_TIMEOUT_S = 30.0
 # The engine's message for a 404 of a variable the instance does not have.
@@ -42,34 +39,27 @@ class Topic:
     local_variables: bool = True
 
 
-class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
+class EngineClient:
     """Fetch, complete, fail, extend and unlock external tasks for one worker id."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
-        super().__init__(
-            settings.worker_id,
-            settings.camunda_url,
-            {
-                "lockDuration": milliseconds(settings.lock_duration),
-                "asyncResponseTimeout": milliseconds(settings.long_poll),
-                "retries": settings.task_retries,
-                "retryTimeout": milliseconds(settings.retry_timeout),
-                "httpTimeoutMillis": int(HTTP_TIMEOUT_S * 1000),
-                "deserializeValues": False,
-            },
-        )
+    def __init__(self, settings: WorkerSettings, http: httpx.AsyncClient) -> None:
         self._http = http
-        self._auth = settings.camunda_headers()
-        self.base_url = settings.camunda_url
+        self.worker_id = settings.worker_id
+        self.base_url = settings.shared.camunda_url
+        self.tasks_url = f"{self.base_url}/external-task"
+        self.lock_duration_ms = milliseconds(settings.lock_duration)
+        self.long_poll_ms = milliseconds(settings.long_poll)
+        # Auth comes from our settings (basic or bearer).
+        self._headers = {"Content-Type": "application/json", **settings.shared.camunda_headers()}
 
-    def _get_headers(self) -> dict[str, str]:
-        # Auth comes from our settings (basic or bearer), not the library's config dicts.
-        return {"Content-Type": "application/json", **self._auth}
+    @property
+    def fetch_and_lock_url(self) -> str:
+        return f"{self.tasks_url}/fetchAndLock"
 
     async def _post(self, url: str, body: Mapping[str, Any], timeout_s: float) -> httpx.Response:
         try:
             response = await self._http.post(
-                url, json=body, headers=self._get_headers(), timeout=timeout_s
+                url, json=body, headers=self._headers, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
             raise EngineError(f"POST {url}: {type(exc).__name__}: {exc}") from exc
@@ -82,33 +72,33 @@ class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
             "workerId": self.worker_id,
             "maxTasks": max_tasks,
             "usePriority": True,
-            "asyncResponseTimeout": self.config["asyncResponseTimeout"],
+            "asyncResponseTimeout": self.long_poll_ms,
             "topics": [
                 {
                     "topicName": topic.name,
-                    "lockDuration": self.config["lockDuration"],
+                    "lockDuration": self.lock_duration_ms,
                     "localVariables": topic.local_variables,
                     "deserializeValues": False,
                 }
                 for topic in topics
             ],
         }
-        timeout = self.config["asyncResponseTimeout"] / 1000 + LONG_POLL_SLACK_S
-        response = await self._post(self.get_fetch_and_lock_url(), body, timeout)
+        timeout = self.long_poll_ms / 1000 + LONG_POLL_SLACK_S
+        response = await self._post(self.fetch_and_lock_url, body, timeout)
         return list(response.json())
 
     async def complete(
         self,
         task_id: str,
-        global_variables: Mapping[str, Any],
-        local_variables: Mapping[str, Any] | None = None,
+        global_variables: Mapping[str, TypedValue],
+        local_variables: Mapping[str, TypedValue] | None = None,
     ) -> bool:
         body = {
             "workerId": self.worker_id,
-            "variables": Variables.format(dict(global_variables)),
-            "localVariables": Variables.format(dict(local_variables or {})),
+            "variables": _rest_values(global_variables),
+            "localVariables": _rest_values(local_variables or {}),
         }
-        await self._post(self.get_task_complete_url(task_id), body, self.http_timeout_seconds)
+        await self._post(f"{self.tasks_url}/{task_id}/complete", body, HTTP_TIMEOUT_S)
         return True
 
     async def failure(
@@ -127,17 +117,17 @@ class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
         }
         if error_details:
             body["errorDetails"] = error_details
-        await self._post(self.get_task_failure_url(task_id), body, self.http_timeout_seconds)
+        await self._post(f"{self.tasks_url}/{task_id}/failure", body, HTTP_TIMEOUT_S)
         return True
 
     async def extend_lock(self, task_id: str, duration_ms: int) -> None:
         body = {"workerId": self.worker_id, "newDuration": duration_ms}
-        url = f"{self.external_task_base_url}/{task_id}/extendLock"
-        await self._post(url, body, self.http_timeout_seconds)
+        url = f"{self.tasks_url}/{task_id}/extendLock"
+        await self._post(url, body, HTTP_TIMEOUT_S)
 
     async def unlock(self, task_id: str) -> None:
         """Hand a task back so any worker may fetch it at once."""
-        await self._post(f"{self.external_task_base_url}/{task_id}/unlock", {}, HTTP_TIMEOUT_S)
+        await self._post(f"{self.tasks_url}/{task_id}/unlock", {}, HTTP_TIMEOUT_S)
 
     async def process_variables(
         self, process_instance_id: str, names: Sequence[str]
@@ -154,7 +144,7 @@ class EngineClient(AsyncExternalTaskClient):  # type: ignore[misc]
                 response = await self._http.get(
                     url,
                     params={"deserializeValue": "false"},
-                    headers=self._get_headers(),
+                    headers=self._headers,
                     timeout=HTTP_TIMEOUT_S,
                 )
             except httpx.HTTPError as exc:
@@ -190,9 +180,17 @@ def _raise_for_status(response: httpx.Response) -> None:
         body = response.json()
     except ValueError:
         body = {}
-    detail = get_response_error_message(
-        response.status_code, body if isinstance(body, dict) else {}
-    )
+    detail = _error_detail(response.status_code, body if isinstance(body, dict) else {})
     raise EngineError(
         f"{response.request.method} {response.request.url}: {detail}", response.status_code
     )
+
+
+def _error_detail(status: int, body: Mapping[str, Any]) -> str:
+    """``received 400 : BadUserRequestException : message``, from the engine's error body."""
+    parts = [f"received {status}", str(body.get("type") or ""), str(body.get("message") or "")]
+    return " : ".join(part for part in parts if part)
+
+
+def _rest_values(values: Mapping[str, TypedValue]) -> dict[str, dict[str, Any]]:
+    return {name: value.to_json() for name, value in values.items()}

@@ -12,19 +12,23 @@ import logging
 
 from tokenstore.db import Database
 from tokenstore.reaper import reap
-from tokenstore.settings import Settings
 from tokenstore.types import utcnow
 from worker import metrics
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
-async def reap_periodically(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def reap_periodically(db: Database, settings: WorkerSettings, stop: asyncio.Event) -> None:
     """Reap now and then every ``settings.reap_interval`` until ``stop`` is set."""
     while not stop.is_set():
         try:
             report = await reap(
-                db, utcnow(), settings.retention, settings.reap_batch, settings.audit_retention
+                db,
+                utcnow(),
+                settings.reaper.retention,
+                settings.reaper.reap_batch,
+                settings.reaper.audit_retention,
             )
             metrics.LINKS_EXPIRED.inc(report.expired)
             metrics.GROUPS_REAPED.inc(report.deleted)

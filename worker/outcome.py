@@ -11,11 +11,11 @@ import datetime as dt
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
+from tokenstore.variables import TypedValue
 from worker.errors import EngineError, InstanceNotVisible, ModelingError
 
 # Camunda keeps the error message in a short column; details have room for the rest.
@@ -25,7 +25,7 @@ MAX_ERROR_DETAILS_CHARS = 8000
 
 @dataclass(frozen=True)
 class Complete:
-    variables: Mapping[str, Mapping[str, Any]]
+    variables: Mapping[str, TypedValue]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _what_failed(exc: BaseException) -> str:
 
 def choose_outcome(
     topic: str,
-    result: Mapping[str, Mapping[str, Any]] | BaseException,
+    result: Mapping[str, TypedValue] | BaseException,
     task_retries: int | None,
     policy: RetryPolicy,
 ) -> Outcome:

@@ -12,18 +12,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from tokenstore import issuing, revocation
 from tokenstore.db import Database
 from tokenstore.model import IssuedGroup
 from tokenstore.tokens import Keyring
 from tokenstore.types import utcnow
-from tokenstore.variables import format_date
+from tokenstore.variables import TypedValue, format_date
 from worker import metrics
 from worker.engine import EngineClient
 from worker.errors import ModelingError
-from worker.requests import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
+from worker.parsing import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
 from worker.task import Task
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,8 @@ log = logging.getLogger(__name__)
 ISSUE_TOKEN = "issue-token"  # noqa: S105 - a topic name, not a secret
 REVOKE_TOKENS = "revoke-tokens"
 
-Variables = dict[str, dict[str, Any]]
+# What a handler completes its task with: typed values, each written as a task variable.
+Outputs = dict[str, TypedValue]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Context:
     clock: Callable[[], dt.datetime] = utcnow
 
 
-Handler = Callable[[Task, Context], Awaitable[Variables]]
+Handler = Callable[[Task, Context], Awaitable[Outputs]]
 
 
 def link_url(public_url: str, token: str) -> str:
@@ -54,20 +54,20 @@ def link_url(public_url: str, token: str) -> str:
 
 def issue_outputs(
     outputs: OutputNames, issued: IssuedGroup, order: list[str], public_url: str
-) -> Variables:
+) -> Outputs:
     """The variables an issue-token task completes with (they hold tokens: never log them)."""
     urls = {name: link_url(public_url, issued.tokens[name]) for name in order}
-    variables: Variables = {
-        outputs.links: {"type": "Json", "value": json.dumps(urls)},
-        outputs.expires_at: {"type": "Date", "value": format_date(issued.expires_at)},
-        outputs.group_id: {"type": "String", "value": str(issued.group_id)},
+    variables: Outputs = {
+        outputs.links: TypedValue("Json", json.dumps(urls)),
+        outputs.expires_at: TypedValue("Date", format_date(issued.expires_at)),
+        outputs.group_id: TypedValue("String", str(issued.group_id)),
     }
     for name, url in urls.items():
-        variables[outputs.link_variable(name)] = {"type": "String", "value": url}
+        variables[outputs.link_variable(name)] = TypedValue("String", url)
     return variables
 
 
-async def issue_token(task: Task, ctx: Context) -> Variables:
+async def issue_token(task: Task, ctx: Context) -> Outputs:
     now = ctx.clock()
     spec = parse_issue(task, now)
     request = spec.request
@@ -97,7 +97,7 @@ async def issue_token(task: Task, ctx: Context) -> Variables:
     return issue_outputs(spec.outputs, issued, order, ctx.public_url)
 
 
-async def revoke_tokens(task: Task, ctx: Context) -> Variables:
+async def revoke_tokens(task: Task, ctx: Context) -> Outputs:
     spec = parse_revoke(task)
     async with ctx.db.transaction() as conn:
         if spec.actions:
@@ -121,7 +121,7 @@ async def revoke_tokens(task: Task, ctx: Context) -> Variables:
         task.process_instance_id,
         extra=task.log_extra("revoked", revoked=count),
     )
-    return {spec.result_variable: {"type": "Integer", "value": count}}
+    return {spec.result_variable: TypedValue("Integer", count)}
 
 
 HANDLERS: Mapping[str, Handler] = {ISSUE_TOKEN: issue_token, REVOKE_TOKENS: revoke_tokens}

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -22,22 +22,23 @@ from tests.conftest import SIGNING_KEYS
 from tests.e2e.worker_process import link_rows
 from tokenstore import answering, tokens
 from tokenstore.db import Database
-from tokenstore.settings import Settings
 from tokenstore.tables import audit_events
 from tokenstore.tokens import Keyring
 from tokenstore.types import TokenHash
+from tokenstore.variables import TypedValue
 from worker.daemon import Worker
 from worker.engine import EngineClient
 from worker.outcome import Complete, Failure
+from worker.settings import WorkerSettings
 from worker.task import Task
 from worker.topics import Context, issue_token
 
 PUBLIC_URL = "https://links.example.test"
 
 
-def settings_for(database_url: str, camunda_url: str, **changes: Any) -> Settings:
+def settings_for(database_url: str, camunda_url: str, **changes: Any) -> WorkerSettings:
     return dataclasses.replace(
-        Settings.from_env(
+        WorkerSettings.from_env(
             {
                 "ACTION_LINKS_DATABASE_URL": database_url,
                 "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
@@ -52,12 +53,12 @@ def settings_for(database_url: str, camunda_url: str, **changes: Any) -> Setting
 
 
 @pytest.fixture
-def settings(database_url: str, camunda_url: str) -> Settings:
+def settings(database_url: str, camunda_url: str) -> WorkerSettings:
     return settings_for(database_url, camunda_url)
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[EngineClient]:
+async def client(settings: WorkerSettings) -> AsyncIterator[EngineClient]:
     async with httpx.AsyncClient() as http:
         yield EngineClient(settings, http)
 
@@ -104,7 +105,7 @@ async def fetch_own(
         ],
     }
     for _ in range(50):
-        response = await client._http.post(client.get_fetch_and_lock_url(), json=body)
+        response = await client._http.post(client.fetch_and_lock_url, json=body)
         response.raise_for_status()
         if items := response.json():
             return Task.from_json(items[0])
@@ -112,8 +113,11 @@ async def fetch_own(
     raise AssertionError(f"no issue-token task for {instance}")
 
 
-def urls_of(variables: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return dict(json.loads(str(variables["actionLinks"]["value"])))
+def urls_of(variables: Mapping[str, TypedValue] | Mapping[str, dict[str, Any]]) -> dict[str, str]:
+    """The link map from a handler's outputs or from the engine's variables."""
+    links = variables["actionLinks"]
+    value = links.value if isinstance(links, TypedValue) else links["value"]
+    return dict(json.loads(str(value)))
 
 
 def token_hash(keyring: Keyring, url: str) -> bytes:
@@ -163,7 +167,7 @@ async def test_an_expired_lock_is_redelivered_and_the_daemon_reissues(
     engine_rest: EngineRest,
     client: EngineClient,
     ctx: Context,
-    settings: Settings,
+    settings: WorkerSettings,
     database_url: str,
     keyring: Keyring,
     started: list[str],
@@ -196,7 +200,7 @@ async def test_an_expired_lock_is_redelivered_and_the_daemon_reissues(
 async def test_an_unreachable_database_fails_the_task_with_retries(
     engine_rest: EngineRest,
     client: EngineClient,
-    settings: Settings,
+    settings: WorkerSettings,
     keyring: Keyring,
     started: list[str],
 ) -> None:
@@ -246,7 +250,7 @@ async def test_correlation_keys_are_read_from_the_process_instance(
     engine_rest: EngineRest,
     client: EngineClient,
     ctx: Context,
-    settings: Settings,
+    settings: WorkerSettings,
     database_url: str,
     started: list[str],
 ) -> None:
@@ -330,7 +334,7 @@ async def test_log_records_carry_the_task_ids_and_never_a_token(
     engine_rest: EngineRest,
     client: EngineClient,
     ctx: Context,
-    settings: Settings,
+    settings: WorkerSettings,
     started: list[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -357,7 +361,7 @@ async def test_the_tenant_of_the_task_is_kept(
     engine_rest: EngineRest,
     client: EngineClient,
     ctx: Context,
-    settings: Settings,
+    settings: WorkerSettings,
     database_url: str,
     started: list[str],
 ) -> None:
@@ -425,7 +429,7 @@ async def test_hostile_models_become_incidents_at_once(
     engine_rest: EngineRest,
     client: EngineClient,
     ctx: Context,
-    settings: Settings,
+    settings: WorkerSettings,
     database_url: str,
     started: list[str],
     caplog: pytest.LogCaptureFixture,

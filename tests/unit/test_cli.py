@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from actionlinks_cli import VARIABLES
 from tests.conftest import SIGNING_KEYS
 from tests.services import ROOT, free_port
 from tokenstore.settings import FILE_SUFFIX, variables_for
@@ -32,7 +33,7 @@ def test_version() -> None:
 def test_each_commands_help_lists_the_variables_it_reads(command: str) -> None:
     result = _cli(command, "--help")
     assert result.returncode == 0, result.stderr
-    for variable in variables_for(command):
+    for variable in variables_for(command, VARIABLES):
         assert variable.env_name in result.stdout
         if variable.secret:
             assert variable.env_name + FILE_SUFFIX in result.stdout

@@ -10,12 +10,11 @@ import resource
 
 import pytest
 
-from linkserver.clientaddr import resolve
+from linkserver.clientaddr import clean_user_agent, resolve
 from linkserver.ratelimit import FailureLimiter
 from linkserver.security import SanitizingFilter, loggable
 from linkserver.server import ConnectionGuard, handle_loop_exception, raise_open_file_limit
 from linkserver.throttle import LogThrottle
-from linkserver.views import clean_user_agent
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 TOKEN = "k1.AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBB"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tokenstore.types import CorrelateBy, ExternalTaskId, ProcessInstanceId
-from worker.requests import parse_issue, parse_revoke
+from worker.parsing import parse_issue, parse_revoke
 from worker.task import Task
 
 TEMPLATES = json.loads(

@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from linkserver.camunda import Attempt, CorrelationResult, Visibility, classify, visibility_of
+from linkserver.camunda import classify, visibility_of
+from linkserver.outcomes import Attempt, CorrelationResult, Visibility
 from linkserver.retry import (
     MAX_REFUSED_ATTEMPTS,
     Delivered,
@@ -268,3 +269,20 @@ def test_only_the_history_proves_an_end(
     runtime: int, history_status: int, history: object, seen: Visibility
 ) -> None:
     assert visibility_of(runtime, history_status, history) is seen
+
+
+def test_policy_from_timeouts_derives_settle_time_and_leases() -> None:
+    policy = DeliveryPolicy.from_timeouts(dt.timedelta(seconds=10), dt.timedelta(minutes=10))
+    assert policy.not_yet_window == dt.timedelta(minutes=10)
+    # An unanswered request is looked at again after three correlation timeouts.
+    assert policy.settle_after_timeout == dt.timedelta(seconds=30)
+    # Four calls of 10 s, the 30 s settle time and a 5 s margin.
+    assert policy.attempt_lease == dt.timedelta(seconds=75)
+    # One call and the margin.
+    assert policy.fresh_answer_lease == dt.timedelta(seconds=15)
+    slow = DeliveryPolicy.from_timeouts(dt.timedelta(seconds=2), dt.timedelta(minutes=1))
+    assert (slow.settle_after_timeout, slow.attempt_lease, slow.fresh_answer_lease) == (
+        dt.timedelta(seconds=6),
+        dt.timedelta(seconds=19),
+        dt.timedelta(seconds=7),
+    )

@@ -1,8 +1,10 @@
-"""Settings.from_env: what is required, how values are parsed, and what a mistake says."""
+"""Settings from the environment (shared, reaper, worker, link server): what is required, how
+values are parsed, and what a mistake says."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -11,16 +13,21 @@ from pathlib import Path
 
 import pytest
 
+from actionlinks_cli import VARIABLES
+from linkserver import settings as link_settings_module
+from linkserver.settings import LinkServerSettings
 from tests.conftest import SIGNING_KEYS
 from tokenstore import settings as settings_module
 from tokenstore.settings import (
     PREFIX,
-    VARIABLES,
     DatabaseSettings,
+    ReaperSettings,
     Settings,
     SettingsError,
     unknown_variables,
 )
+from worker import settings as worker_settings_module
+from worker.settings import WorkerSettings
 
 REQUIRED = {
     "ACTION_LINKS_DATABASE_URL": "postgresql://links@db.internal/links",
@@ -28,17 +35,40 @@ REQUIRED = {
 }
 
 
+def _env(env: dict[str, str]) -> dict[str, str]:
+    return {**REQUIRED, **{PREFIX + k: v for k, v in env.items()}}
+
+
 def from_env(**env: str) -> Settings:
-    return Settings.from_env({**REQUIRED, **{PREFIX + k: v for k, v in env.items()}})
+    return Settings.from_env(_env(env))
+
+
+def worker_from_env(**env: str) -> WorkerSettings:
+    return WorkerSettings.from_env(_env(env))
+
+
+def link_from_env(**env: str) -> LinkServerSettings:
+    return LinkServerSettings.from_env(_env(env))
+
+
+def setting_of(attr: str, **env: str) -> object:
+    """The field ``attr`` of whichever settings object holds it."""
+    read = (from_env(**env), ReaperSettings.from_env(_env(env)), worker_from_env(**env))
+    for settings in (*read, link_from_env(**env)):
+        if attr in {f.name for f in dataclasses.fields(settings)}:
+            return getattr(settings, attr)
+    raise AssertionError(f"no settings object has {attr}")
 
 
 def test_defaults_with_only_the_required_variables() -> None:
     settings = Settings.from_env(REQUIRED)
     assert settings.database_url == REQUIRED["ACTION_LINKS_DATABASE_URL"]
     assert settings.sqlalchemy_url == "postgresql+psycopg://links@db.internal/links"
-    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8088)
-    assert settings.lock_duration == dt.timedelta(seconds=30)
-    assert settings.max_tasks == 10
+    link = LinkServerSettings.from_env(REQUIRED)
+    assert (link.listen.host, link.listen.port) == ("127.0.0.1", 8088)
+    worker = WorkerSettings.from_env(REQUIRED)
+    assert worker.lock_duration == dt.timedelta(seconds=30)
+    assert worker.max_tasks == 10
     assert settings.camunda_headers() == {}
 
 
@@ -88,14 +118,14 @@ def test_bad_signing_keys_are_named_without_the_secret(keys: str, message: str) 
     ],
 )
 def test_durations_and_counts_are_parsed(name: str, attr: str, text: str, expected: object) -> None:
-    assert getattr(from_env(**{name: text}), attr) == expected
+    assert setting_of(attr, **{name: text}) == expected
 
 
 @pytest.mark.parametrize("name", ["LOCK_DURATION", "CORRELATION_TIMEOUT", "REAP_INTERVAL"])
 @pytest.mark.parametrize("text", ["30", "30s", "soon", "PT0S", "P1M"])
 def test_a_bad_duration_names_the_variable_and_iso_8601(name: str, text: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        from_env(**{name: text})
+        setting_of(name.lower(), **{name: text})
     assert f"{PREFIX}{name}" in str(caught.value)
     assert "ISO 8601" in str(caught.value)
 
@@ -104,7 +134,7 @@ def test_a_bad_duration_names_the_variable_and_iso_8601(name: str, text: str) ->
 def test_a_duration_must_be_positive_and_no_longer_than_days(text: str) -> None:
     message = f"{PREFIX}RETENTION: {text!r} is not a positive ISO 8601 duration in days or less"
     with pytest.raises(SettingsError, match=f"^{message}"):
-        from_env(RETENTION=text)
+        ReaperSettings.from_env(_env({"RETENTION": text}))
 
 
 @pytest.mark.parametrize(
@@ -119,17 +149,17 @@ def test_a_duration_must_be_positive_and_no_longer_than_days(text: str) -> None:
 )
 def test_a_bad_count_names_the_variable(name: str, text: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"^{PREFIX}{name}: {message}$"):
-        from_env(**{name: text})
+        setting_of(name.lower(), **{name: text})
 
 
 def test_the_default_worker_id_is_this_process_alone() -> None:
-    worker_id = from_env().worker_id
+    worker_id = worker_from_env().worker_id
     assert worker_id == f"action-links-{socket.gethostname()}-{os.getpid()}"
     assert worker_id.endswith(f"-{os.getpid()}")
 
 
 def test_a_worker_id_set_in_the_environment_wins() -> None:
-    assert from_env(WORKER_ID=" replica-a ").worker_id == "replica-a"
+    assert worker_from_env(WORKER_ID=" replica-a ").worker_id == "replica-a"
 
 
 @pytest.mark.parametrize(
@@ -144,8 +174,8 @@ def test_a_worker_id_set_in_the_environment_wins() -> None:
     ],
 )
 def test_listen_is_host_and_port(listen: str, host: str, port: int) -> None:
-    settings = from_env(LISTEN=listen)
-    assert (settings.listen_host, settings.listen_port) == (host, port)
+    settings = link_from_env(LISTEN=listen)
+    assert (settings.listen.host, settings.listen.port) == (host, port)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +183,7 @@ def test_listen_is_host_and_port(listen: str, host: str, port: int) -> None:
 )
 def test_a_bad_listen_port_names_the_variable(listen: str) -> None:
     with pytest.raises(SettingsError, match=f"^{PREFIX}LISTEN: "):
-        from_env(LISTEN=listen)
+        link_from_env(LISTEN=listen)
 
 
 def test_urls_lose_a_trailing_slash() -> None:
@@ -182,7 +212,7 @@ def test_a_camunda_user_needs_a_password() -> None:
 
 
 def test_network_edge_settings_are_read_and_checked() -> None:
-    settings = from_env(
+    settings = link_from_env(
         ADMIN_LISTEN="127.0.0.1:0",
         READ_TIMEOUT="PT2S",
         KEEPALIVE_TIMEOUT="PT5S",
@@ -192,19 +222,19 @@ def test_network_edge_settings_are_read_and_checked() -> None:
         FAILED_LOOKUP_BURST="3",
         FAILED_LOOKUPS_PER_MINUTE="6",
     )
-    assert (settings.admin_host, settings.admin_port) == ("127.0.0.1", 0)
+    assert (settings.admin_listen.host, settings.admin_listen.port) == ("127.0.0.1", 0)
     assert settings.read_timeout == dt.timedelta(seconds=2)
     assert settings.keepalive_timeout == dt.timedelta(seconds=5)
     assert (settings.max_connections, settings.max_connections_per_client) == (50, 5)
     assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
     assert (settings.failed_lookup_burst, settings.failed_lookups_per_minute) == (3, 6)
-    defaults = Settings.from_env(REQUIRED)
-    assert (defaults.admin_host, defaults.admin_port) == ("127.0.0.1", 9188)
+    defaults = LinkServerSettings.from_env(REQUIRED)
+    assert (defaults.admin_listen.host, defaults.admin_listen.port) == ("127.0.0.1", 9188)
     assert defaults.trusted_proxies == ()
     with pytest.raises(SettingsError, match=f"^{PREFIX}TRUSTED_PROXIES: 'proxy.internal'"):
-        from_env(TRUSTED_PROXIES="proxy.internal")
+        link_from_env(TRUSTED_PROXIES="proxy.internal")
     with pytest.raises(SettingsError, match=f"^{PREFIX}ADMIN_LISTEN: "):
-        from_env(ADMIN_LISTEN="127.0.0.1:99999")
+        link_from_env(ADMIN_LISTEN="127.0.0.1:99999")
 
 
 SECRETS = ["DATABASE_URL", "SIGNING_KEYS", "CAMUNDA_PASSWORD", "CAMUNDA_TOKEN"]
@@ -266,7 +296,7 @@ def test_database_settings_read_the_url_from_a_file_too(tmp_path: Path) -> None:
 def test_a_non_secret_has_no_file_variant() -> None:
     env = {**REQUIRED, "ACTION_LINKS_PUBLIC_URL_FILE": "/etc/hostname"}
     assert Settings.from_env(env).public_url == "http://127.0.0.1:8088"
-    assert unknown_variables(env) == ["ACTION_LINKS_PUBLIC_URL_FILE"]
+    assert unknown_variables(VARIABLES, env) == ["ACTION_LINKS_PUBLIC_URL_FILE"]
 
 
 def test_unknown_variables_are_named_test_ones_and_other_programs_are_not() -> None:
@@ -280,11 +310,14 @@ def test_unknown_variables_are_named_test_ones_and_other_programs_are_not() -> N
         "ACTION_LINKSX": "1",
         "PATH": "/usr/bin",
     }
-    assert unknown_variables(env) == ["ACTION_LINKS_LOCK_DURATON"]
+    assert unknown_variables(VARIABLES, env) == ["ACTION_LINKS_LOCK_DURATON"]
 
 
 def test_the_table_knows_every_variable_the_settings_read() -> None:
-    source = Path(settings_module.__file__).read_text()
+    source = "\n".join(
+        Path(module.__file__ or "").read_text()
+        for module in (settings_module, worker_settings_module, link_settings_module)
+    )
     read = set(
         re.findall(
             r'get\("([A-Z][A-Z_]*[A-Z])"\)|"([A-Z][A-Z_]*[A-Z])",?\s*$', source, re.MULTILINE
@@ -293,6 +326,17 @@ def test_the_table_knows_every_variable_the_settings_read() -> None:
     names = {a or b for a, b in read} - {""}
     known = {v.name for v in VARIABLES}
     assert names and names <= known, names - known
+    # Every field of a settings object is filled by exactly one line of its table.
+    tables = [
+        (settings_module.Settings, settings_module.SHARED),
+        (ReaperSettings, settings_module.REAPER),
+        (WorkerSettings, worker_settings_module.VARIABLES),
+        (LinkServerSettings, link_settings_module.VARIABLES),
+    ]
+    for settings_class, table in tables:
+        fields = {f.name for f in dataclasses.fields(settings_class)} - {"shared", "reaper"}
+        assert sorted(v.field_name for v in table) == sorted(fields), settings_class
+        assert {v.name for v in table} <= known
 
 
 @pytest.mark.parametrize("schema", ["links_app", "_x1"])
@@ -307,15 +351,15 @@ def test_db_schema_refuses_anything_else(schema: str) -> None:
 
 
 def test_worker_admin_listener_and_audit_retention() -> None:
-    defaults = from_env()
-    assert (defaults.worker_admin_host, defaults.worker_admin_port) == ("127.0.0.1", 9189)
-    assert defaults.audit_retention == dt.timedelta(days=400)
-    chosen = from_env(WORKER_ADMIN_LISTEN="[::1]:0", AUDIT_RETENTION="P90D")
-    assert (chosen.worker_admin_host, chosen.worker_admin_port) == ("::1", 0)
-    assert chosen.audit_retention == dt.timedelta(days=90)
+    defaults = worker_from_env()
+    assert (defaults.admin.host, defaults.admin.port) == ("127.0.0.1", 9189)
+    assert defaults.reaper.audit_retention == dt.timedelta(days=400)
+    chosen = worker_from_env(WORKER_ADMIN_LISTEN="[::1]:0", AUDIT_RETENTION="P90D")
+    assert (chosen.admin.host, chosen.admin.port) == ("::1", 0)
+    assert chosen.reaper.audit_retention == dt.timedelta(days=90)
 
 
 @pytest.mark.parametrize("text", ["host:port", "h:70000", "h:"])
 def test_a_bad_worker_admin_address_is_named(text: str) -> None:
     with pytest.raises(SettingsError, match="ACTION_LINKS_WORKER_ADMIN_LISTEN"):
-        from_env(WORKER_ADMIN_LISTEN=text)
+        worker_from_env(WORKER_ADMIN_LISTEN=text)

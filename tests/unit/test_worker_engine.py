@@ -11,15 +11,16 @@ import httpx
 import pytest
 
 from tests.conftest import SIGNING_KEYS
-from tokenstore.settings import Settings
+from tokenstore.variables import TypedValue
 from worker.engine import EngineClient, Topic
 from worker.errors import EngineError
+from worker.settings import WorkerSettings
 
 BASE = "http://engine.test/engine-rest"
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env(
+def settings(**env: str) -> WorkerSettings:
+    return WorkerSettings.from_env(
         {
             "ACTION_LINKS_DATABASE_URL": "postgresql://x@localhost/x",
             "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
@@ -81,7 +82,7 @@ async def test_every_request_carries_the_configured_auth(
 ) -> None:
     sent: list[httpx.Request] = []
     client = client_with(no_content, sent, **env)
-    await client.complete("t1", {"n": {"type": "Integer", "value": 1}})
+    await client.complete("t1", {"n": TypedValue("Integer", 1)})
     await client.failure("t1", "m", "d", 2, 1000)
     await client.extend_lock("t1", 30000)
     await client.unlock("t1")
@@ -92,7 +93,7 @@ async def test_complete_fail_extend_and_unlock_bodies() -> None:
     sent: list[httpx.Request] = []
     client = client_with(no_content, sent)
     links = {"type": "Json", "value": '{"a": "https://x/l/t"}'}
-    await client.complete("t1", {"actionLinks": links})
+    await client.complete("t1", {"actionLinks": TypedValue("Json", '{"a": "https://x/l/t"}')})
     await client.failure("t1", "issue-token: bad", "details", 0, 0)
     await client.extend_lock("t1", 40000)
     await client.unlock("t1")

@@ -11,6 +11,7 @@ import sqlalchemy.exc as sa_exc
 from tokenstore.backoff import MAX_DELAY_S, backoff_delay
 from tokenstore.db import wrap_exceptions
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
+from tokenstore.variables import TypedValue
 from worker.errors import EngineError, ModelingError
 from worker.outcome import (
     MAX_ERROR_MESSAGE_CHARS,
@@ -26,7 +27,7 @@ POLICY = RetryPolicy(retries=3, retry_timeout=dt.timedelta(seconds=30))
 
 
 def test_variables_complete() -> None:
-    variables = {"revokedCount": {"type": "Integer", "value": 2}}
+    variables = {"revokedCount": TypedValue("Integer", 2)}
     assert choose_outcome("revoke-tokens", variables, None, POLICY) == Complete(variables)
 
 

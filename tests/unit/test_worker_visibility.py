@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from tests.conftest import SIGNING_KEYS
-from tokenstore.settings import Settings
 from worker.engine import EngineClient
 from worker.errors import InstanceNotVisible
 from worker.outcome import Failure, RetryPolicy, choose_outcome
+from worker.settings import WorkerSettings
 
 BASE = "http://engine.test/engine-rest"
 ABSENT = {
@@ -21,7 +21,7 @@ ABSENT = {
 
 
 def client(status: int, body: object) -> EngineClient:
-    settings = Settings.from_env(
+    settings = WorkerSettings.from_env(
         {
             "ACTION_LINKS_DATABASE_URL": "postgresql://x@localhost/x",
             "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,

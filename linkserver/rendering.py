@@ -8,7 +8,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from linkserver.presentation import HTTP_STATUS, Status, format_moment
+from linkserver.presentation import Status, format_moment
+from linkserver.responses import PAGE_STATUS
 from tokenstore import answerschema
 from tokenstore.model import LinkView
 from tokenstore.types import RedemptionState
@@ -95,7 +96,7 @@ def outcome_page(status: Status, view: LinkView | None) -> web.Response:
     heading, message = _outcome_text(status, view)
     return render(
         "outcome.html",
-        status=HTTP_STATUS[status],
+        status=PAGE_STATUS[status],
         title=heading,
         heading=heading,
         message=message,

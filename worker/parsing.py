@@ -20,7 +20,7 @@ from tokenstore.errors import InvalidVariable
 from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.types import CorrelateBy, GroupId
 from tokenstore.variables import TypedValue, typed, typed_map
-from worker import inputs
+from worker import taskvariables
 from worker.errors import ModelingError
 from worker.task import Task
 
@@ -70,10 +70,10 @@ class RevokeSpec:
 def parse_issue(task: Task, now: dt.datetime) -> IssueSpec:
     """Read and check every input of an issue-token task."""
     variables = task.variables
-    message_name = inputs.required_string(variables, "messageName")
+    message_name = taskvariables.required_string(variables, "messageName")
     if len(message_name) > MAX_MESSAGE_NAME_CHARS:
         raise ModelingError(f"messageName may hold at most {MAX_MESSAGE_NAME_CHARS} characters")
-    actions = parse_actions(inputs.json_value(variables, "actions"))
+    actions = parse_actions(taskvariables.json_value(variables, "actions"))
     outputs = parse_outputs(variables, actions)
     correlate_by, key_names = parse_correlation(variables, task.business_key)
     request = IssueRequest(
@@ -82,13 +82,13 @@ def parse_issue(task: Task, now: dt.datetime) -> IssueSpec:
         activity_id=task.activity_id,
         message_name=message_name,
         actions=actions,
-        ttl=parse_ttl(inputs.string(variables, "ttl", DEFAULT_TTL) or DEFAULT_TTL, now),
+        ttl=parse_ttl(taskvariables.string(variables, "ttl", DEFAULT_TTL) or DEFAULT_TTL, now),
         process_definition_key=task.process_definition_key,
         business_key=task.business_key,
         tenant_id=task.tenant_id,
         correlate_by=correlate_by,
         description=_description(variables),
-        exclusive=inputs.boolean(variables, "exclusive", default=True),
+        exclusive=taskvariables.boolean(variables, "exclusive", default=True),
     )
     return IssueSpec(request, outputs, key_names)
 
@@ -112,7 +112,7 @@ def parse_ttl(text: str, now: dt.datetime) -> dt.timedelta:
 
 
 def _description(variables: Mapping[str, Mapping[str, Any]]) -> str | None:
-    text = inputs.string(variables, "description")
+    text = taskvariables.string(variables, "description")
     if text is not None:
         try:
             typed(text, "String")
@@ -140,7 +140,7 @@ def parse_actions(value: object) -> tuple[ActionSpec, ...]:
 def parse_action(item: object, position: int) -> ActionSpec:
     if not isinstance(item, Mapping):
         raise ModelingError(f"action #{position} must be a JSON object with a name")
-    name = inputs.action_name(item.get("name"), f"action #{position}")
+    name = taskvariables.action_name(item.get("name"), f"action #{position}")
     what = f"action {name!r}"
     unknown = sorted(set(item) - set(ACTION_KEYS))
     if unknown:
@@ -148,7 +148,7 @@ def parse_action(item: object, position: int) -> ActionSpec:
     label = item.get("label", name)
     if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS:
         raise ModelingError(f"{what}: label must be text of 1-{MAX_LABEL_CHARS} characters")
-    inputs.readable_text(label, f"{what}: label")
+    taskvariables.readable_text(label, f"{what}: label")
     bound = _bound_variables(item.get("variables", {}), what)
     schema = _input_schema(item.get("input"), what)
     if schema is not None:
@@ -192,14 +192,16 @@ def parse_outputs(
     defaults = OutputNames()
     outputs = OutputNames(
         links=_output(variables, "resultVariable", defaults.links),
-        link_prefix=inputs.string(variables, "linkVariablePrefix") or defaults.link_prefix,
+        link_prefix=taskvariables.string(variables, "linkVariablePrefix") or defaults.link_prefix,
         expires_at=_output(variables, "expiresAtVariable", defaults.expires_at),
         group_id=_output(variables, "groupIdVariable", defaults.group_id),
     )
     names = [outputs.links, outputs.expires_at, outputs.group_id]
     for spec in actions:
         names.append(
-            inputs.variable_name(outputs.link_variable(spec.name), "linkVariablePrefix + name")
+            taskvariables.variable_name(
+                outputs.link_variable(spec.name), "linkVariablePrefix + name"
+            )
         )
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -208,21 +210,21 @@ def parse_outputs(
 
 
 def _output(variables: Mapping[str, Mapping[str, Any]], name: str, default: str) -> str:
-    return inputs.variable_name(inputs.string(variables, name, default), name)
+    return taskvariables.variable_name(taskvariables.string(variables, name, default), name)
 
 
 def parse_correlation(
     variables: Mapping[str, Mapping[str, Any]], business_key: str | None
 ) -> tuple[CorrelateBy, tuple[str, ...]]:
-    text = inputs.string(variables, "correlateBy") or CorrelateBy.PROCESS_INSTANCE.value
+    text = taskvariables.string(variables, "correlateBy") or CorrelateBy.PROCESS_INSTANCE.value
     try:
         correlate_by = CorrelateBy(text)
     except ValueError as exc:
         choices = ", ".join(c.value for c in CorrelateBy)
         raise ModelingError(f"correlateBy {text!r} must be one of {choices}") from exc
-    keys = inputs.name_list(variables, "correlationKeys") or []
+    keys = taskvariables.name_list(variables, "correlationKeys") or []
     for key in keys:
-        inputs.variable_name(key, "correlationKeys")
+        taskvariables.variable_name(key, "correlationKeys")
     if correlate_by is CorrelateBy.CORRELATION_KEYS and not keys:
         raise ModelingError(
             "correlateBy correlationKeys needs correlationKeys: process variable names, e.g. billId"
@@ -240,7 +242,7 @@ def bind_correlation_keys(spec: IssueSpec, values: Mapping[str, Mapping[str, Any
     """Bind the current values of the correlation keys, read from the process instance."""
     bound: dict[str, TypedValue] = {}
     for name in spec.correlation_key_names:
-        found = inputs.raw(values, name)
+        found = taskvariables.raw(values, name)
         if found is None:
             raise ModelingError(f"correlation key {name!r} has no value in this process instance")
         kind, value = found
@@ -257,18 +259,18 @@ def bind_correlation_keys(spec: IssueSpec, values: Mapping[str, Mapping[str, Any
 def parse_revoke(task: Task) -> RevokeSpec:
     variables = task.variables
     group_id = None
-    if (text := inputs.string(variables, "groupId")) is not None:
+    if (text := taskvariables.string(variables, "groupId")) is not None:
         try:
             group_id = GroupId(uuid.UUID(text))
         except ValueError as exc:
             raise ModelingError(
                 f"groupId {text!r} is not a link group id (e.g. ${{actionLinkGroupId}})"
             ) from exc
-    actions = inputs.name_list(variables, "actions")
+    actions = taskvariables.name_list(variables, "actions")
     if actions is not None:
         if not actions:
             raise ModelingError("actions is empty; leave it out to revoke every action")
         for name in actions:
-            inputs.action_name(name, "actions")
+            taskvariables.action_name(name, "actions")
     result = _output(variables, "resultVariable", "revokedCount")
     return RevokeSpec(group_id, tuple(actions) if actions else None, result)

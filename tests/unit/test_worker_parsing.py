@@ -12,7 +12,7 @@ import pytest
 from tokenstore.types import CorrelateBy, ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
 from worker.errors import ModelingError
-from worker.requests import (
+from worker.parsing import (
     OutputNames,
     bind_correlation_keys,
     parse_issue,
