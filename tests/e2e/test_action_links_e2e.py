@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import LinkServerProcess, start_linkserver
-from tests.e2e.worker_process import WorkerProcess, running_worker
-from tests.services import free_port
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.linkserver_process import LinkServerProcess, start_linkserver
+from tests.support.worker_process import WorkerProcess, running_worker
 
 
 @dataclass

@@ -22,10 +22,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.openapi import OPENAPI
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import running_linkserver
-from tests.harness import WAIT_FOR_DECISION, Harness
+from tests.support.harness import WAIT_FOR_DECISION, Harness
+from tests.support.linkserver_process import running_linkserver
 from tokenstore.tokens import Keyring
 
 EXAMPLES_PER_MODE = 100  # x 2 operations x positive/negative: about 400 requests

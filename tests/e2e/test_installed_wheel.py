@@ -19,10 +19,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import start_linkserver
-from tests.e2e.worker_process import running_worker_command, worker_env
-from tests.services import ROOT, free_port
+from devstack import ROOT
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.linkserver_process import start_linkserver
+from tests.support.worker_process import running_worker_command, worker_env
 
 # What the wheel is built from: the sources only, so nothing else in the clone can help.
 SOURCES = ("pyproject.toml", "README.md", "tokenstore", "worker", "linkserver", "migrations")

@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.security import SECURITY_HEADERS
-from tests import rawhttp
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import running_linkserver
-from tests.harness import WAIT_FOR_DECISION, Harness, page
+from tests.support import rawhttp
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page
+from tests.support.linkserver_process import running_linkserver
 from tokenstore.tokens import Keyring
 
 SLOW_CLIENTS = 1000

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import database_text, link_rows, running_worker
+from devstack.rest import EngineRest
+from tests.support.bpmn import model_xml
+from tests.support.worker_process import database_text, link_rows, running_worker
 from tokenstore import tokens
 from tokenstore.tokens import Keyring
 from tokenstore.variables import parse_date
@@ -325,26 +326,7 @@ def test_bill_payment_groups_and_what_each_path_takes_back(
 
 # --- modeling mistakes ---------------------------------------------------------------------
 
-MISTAKES_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
-  <bpmn:process id="worker_mistakes" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="s" />
-    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
-      <bpmn:extensionElements>
-        <camunda:inputOutput>
-          <camunda:inputParameter name="messageName">decision</camunda:inputParameter>
-<camunda:inputParameter name="actions">${execution.getVariable('acts')}</camunda:inputParameter>
-<camunda:inputParameter name="ttl">${execution.getVariable('ttlIn')}</camunda:inputParameter>
-        </camunda:inputOutput>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:endEvent id="e" />
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
-    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="e" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+MISTAKES_BPMN = model_xml("worker-mistakes")
 
 GOOD_ACTIONS = json.dumps([{"name": "ok"}])
 MISTAKES = {

@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import link_rows, running_worker
-from tests.services import free_port
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.worker_process import link_rows, running_worker
 from tokenstore import tokens
 from tokenstore.tokens import Keyring
 

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.security import SECURITY_HEADERS
-from tests.camunda_rest import EngineRest
-from tests.harness import (
+from tests.support.harness import (
     WAIT_FOR_DECISION,
     Harness,
     link_and_admin_server,

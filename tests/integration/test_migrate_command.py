@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.services import free_port
+from devstack.ports import free_port
 from tokenstore import store, tokens
 from tokenstore.db import create_engine
 from tokenstore.decisions import Accept

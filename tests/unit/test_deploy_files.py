@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.services import ROOT
+from devstack import ROOT
 from tokenstore.settings import FILE_SUFFIX, PREFIX, VARIABLES, known_names
 
 COMPOSE = ROOT / "compose.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SIGNING_KEYS
+from tests.support.keys import SIGNING_KEYS
 from tokenstore import settings as settings_module
 from tokenstore.settings import (
     PREFIX,

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.harness import Harness
+from tests.support.harness import Harness
 from tokenstore.tables import audit_events, redemptions
 
 

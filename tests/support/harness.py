@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.app import create_admin_app, create_app
 from linkserver.server import make_runner, start_site
-from tests.camunda_rest import EngineRest
+from tests.support.bpmn import model_xml
 from tokenstore import store
 from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
 from tokenstore.settings import Settings
@@ -27,24 +28,7 @@ from tokenstore.tokens import Keyring
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
-WAIT_FOR_DECISION = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="wait-defs"
-    targetNamespace="http://example.com/action-links">
-  <bpmn:message id="decisionMsg" name="decision"/>
-  <bpmn:process id="wait-for-decision" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="gate"/>
-    <bpmn:userTask id="gate" name="Hold before waiting"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="gate" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:messageEventDefinition messageRef="decisionMsg"/>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+WAIT_FOR_DECISION = model_xml("wait-for-decision")
 AMOUNT = {
     "type": "object",
     "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500, "title": "Amount"}},
