@@ -17,12 +17,12 @@ from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer
 from linkserver.retry import DeliveryPolicy
 from tests.support.bpmn import model_xml
-from tests.support.builders import reminder_link
 from tests.support.faultproxy import Fault, FaultProxy, Rule
 from tests.support.harness import (
     WAIT_FOR_DECISION,
     Harness,
     page,
+    reminder_link,
     serving,
     wait_until,
 )

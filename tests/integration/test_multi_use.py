@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.rest import EngineRest
 from tests.support.bpmn import model_xml
-from tests.support.builders import REMIND, reminder_link
 from tests.support.faultproxy import Fault, FaultProxy, Rule
 from tests.support.harness import (
+    REMIND,
     WAIT_FOR_DECISION,
     Harness,
     page,
+    reminder_link,
     serving,
     wait_until,
 )

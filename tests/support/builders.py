@@ -1,21 +1,28 @@
-"""Builders for the values tests issue links from."""
+"""Builders of the values tests start from: issue requests, groups and links."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from tests.support.harness import Harness
-from tokenstore.model import ActionSpec, IssueRequest
-from tokenstore.types import ExternalTaskId, ProcessInstanceId
+from tokenstore.model import ActionSpec, Group, IssueRequest, Link
+from tokenstore.types import (
+    CorrelateBy,
+    ExternalTaskId,
+    GroupId,
+    LinkId,
+    LinkState,
+    ProcessInstanceId,
+    TokenHash,
+)
 from tokenstore.variables import TypedValue
 
+# The moment value builders (and the unit tests using them) take as now.
+NOW = dt.datetime(2026, 11, 28, 10, 42, tzinfo=dt.UTC)
 YES_NO = (ActionSpec("yes", "Yes"), ActionSpec("no", "No"))
-# A multi-use action of the ``reminders`` model (tests/support/models/reminders.bpmn).
-REMIND = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True)}, max_uses=3)
 
 
 def issue_request(
@@ -39,8 +46,42 @@ def issue_request(
     return dataclasses.replace(base, **changes)
 
 
-async def reminder_link(h: Harness) -> tuple[str, str]:
-    """Start a ``reminders`` instance and issue it a multi-use Remind link: (instance, token)."""
-    pid = await asyncio.to_thread(h.rest.start, "reminders")
-    issued = await h.issue(pid, actions=(REMIND,), exclusive=False, message_name="remind-me")
-    return pid, issued.tokens["remind"]
+def group(expires_in: dt.timedelta = dt.timedelta(hours=1), exclusive: bool = True) -> Group:
+    return Group(
+        id=GroupId(uuid.uuid4()),
+        external_task_id=ExternalTaskId("t1"),
+        process_instance_id=ProcessInstanceId("p1"),
+        business_key=None,
+        tenant_id=None,
+        activity_id="issue",
+        message_name="decision",
+        correlate_by=CorrelateBy.PROCESS_INSTANCE,
+        correlation_keys={},
+        description=None,
+        exclusive=exclusive,
+        created_at=NOW - dt.timedelta(hours=1),
+        expires_at=NOW + expires_in,
+    )
+
+
+def link(
+    state: LinkState = LinkState.ACTIVE,
+    schema: dict[str, Any] | None = None,
+    uses: int = 0,
+    max_uses: int = 1,
+) -> Link:
+    return Link(
+        id=LinkId(uuid.uuid4()),
+        group_id=GroupId(uuid.uuid4()),
+        action="approve",
+        label="Approve",
+        position=0,
+        token_hash=TokenHash(b"h" * 32),
+        variables={"approved": TypedValue("Boolean", True)},
+        input_schema=schema,
+        max_uses=max_uses,
+        uses=uses,
+        state=state,
+        revoked_reason=None,
+        changed_at=None,
+    )

@@ -151,3 +151,14 @@ async def wait_until(check: Any, timeout_s: float = 30, what: str = "condition")
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+# A multi-use action of the ``reminders`` model (tests/support/models/reminders.bpmn).
+REMIND = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True)}, max_uses=3)
+
+
+async def reminder_link(h: Harness) -> tuple[str, str]:
+    """Start a ``reminders`` instance and issue it a multi-use Remind link: (instance, token)."""
+    pid = await asyncio.to_thread(h.rest.start, "reminders")
+    issued = await h.issue(pid, actions=(REMIND,), exclusive=False, message_name="remind-me")
+    return pid, issued.tokens["remind"]
