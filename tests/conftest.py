@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import psycopg
 import pytest
 from alembic import command
@@ -112,6 +113,36 @@ def engine_rest(camunda_url: str) -> Iterator[EngineRest]:
     rest = EngineRest(camunda_url)
     yield rest
     rest.close()
+
+
+@pytest.fixture
+def empty_database(postgres_server: str) -> Iterator[str]:
+    """A database with nothing in it, not even the migrations."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield with_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def started(engine_rest: EngineRest) -> Iterator[list[str]]:
+    """Instances a test starts; deleted afterwards so no other test's worker meets them."""
+    ids: list[str] = []
+    yield ids
+    for instance_id in ids:
+        engine_rest.http.delete(
+            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
+        )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

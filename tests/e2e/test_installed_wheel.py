@@ -10,14 +10,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 
 from devstack import ROOT
 from devstack.ports import free_port
@@ -59,19 +56,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(sys.executable, "-m", "venv", venv, cwd=base)
     _run(venv / "bin" / "pip", "install", "--quiet", wheel, cwd=base)
     return venv / "bin" / "action-links"
-
-
-@pytest.fixture
-def empty_database(postgres_server: str) -> Iterator[str]:
-    name = f"wheel_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = postgres_server.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.mark.timeout(INSTALL_TIMEOUT_S + 120)

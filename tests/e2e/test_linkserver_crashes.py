@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 
 import aiohttp
 import psycopg
@@ -22,12 +21,6 @@ from tokenstore.tables import links, redemptions
 from tokenstore.tokens import Keyring
 
 MESSAGE = r"/message$"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _discard(server: LinkServerProcess) -> None:

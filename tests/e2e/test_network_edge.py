@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import resource
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -28,12 +27,6 @@ SLOW_BODY = (
     b'{"input": {"amo'
 )
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _raise_open_files(needed: int) -> None:

@@ -7,10 +7,7 @@ import datetime as dt
 import json
 import signal
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from devstack.rest import EngineRest
 from tests.support.bpmn import model_xml
@@ -20,17 +17,6 @@ from tokenstore.tokens import Keyring
 from tokenstore.variables import parse_date
 
 PUBLIC_URL = "https://links.example.test"
-
-
-@pytest.fixture
-def started(engine_rest: EngineRest) -> Iterator[list[str]]:
-    """Instances a test starts; deleted afterwards so no other test's worker meets them."""
-    ids: list[str] = []
-    yield ids
-    for instance_id in ids:
-        engine_rest.http.delete(
-            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
-        )
 
 
 def start(

@@ -6,11 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from psycopg import sql
 
 from devstack.ports import free_port
@@ -37,19 +34,6 @@ def _cli(
         [sys.executable, "-m", "actionlinks_cli", "migrate", *args],
         env=env, capture_output=True, text=True, check=False, cwd="/",
     )  # fmt: skip
-
-
-@pytest.fixture
-def empty_database(postgres_server: str) -> Iterator[str]:
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = postgres_server.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def _tables(url: str, schema: str = "public") -> set[str]:

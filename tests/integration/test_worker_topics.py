@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -66,16 +66,6 @@ async def client(settings: Settings) -> AsyncIterator[EngineClient]:
 @pytest.fixture
 def ctx(db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
     return Context(db, client, keyring, PUBLIC_URL)
-
-
-@pytest.fixture
-def started(engine_rest: EngineRest) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for instance_id in ids:
-        engine_rest.http.delete(
-            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
-        )
 
 
 def start(engine_rest: EngineRest, started: list[str], key: str, **variables: Any) -> str:
