@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import psycopg
+from alembic.script import ScriptDirectory
 from psycopg import sql
 
 from devstack.ports import free_port
+from devstack.postgres import alembic_config
 from tokenstore import store, tokens
 from tokenstore.db import create_engine
 from tokenstore.decisions import Accept
@@ -20,7 +22,8 @@ from tokenstore.types import ExternalTaskId, LinkState, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
-HEAD = "0001"
+# The newest revision in migrations/ (a constant here went stale when 0002 came).
+HEAD = ScriptDirectory.from_config(alembic_config("")).get_current_head()
 TABLES = {"link_groups", "links", "redemptions", "audit_events"}
 
 
