@@ -28,12 +28,15 @@ AMOUNT = {
 
 
 def request(task: str = "task-1", instance: str = "pi-1", **changes: Any) -> IssueRequest:
-    actions = (
-        ActionSpec("approve", "Approve", {"approved": TypedValue("Boolean", True)}),
-        ActionSpec("deny", "Deny", {"approved": TypedValue("Boolean", False)}),
-        ActionSpec("other", "Other", {}, AMOUNT),
+    changes.setdefault(
+        "actions",
+        (
+            ActionSpec("approve", "Approve", {"approved": TypedValue("Boolean", True)}),
+            ActionSpec("deny", "Deny", {"approved": TypedValue("Boolean", False)}),
+            ActionSpec("other", "Other", {}, AMOUNT),
+        ),
     )
-    return issue_request(task, instance, actions=actions, **changes)
+    return issue_request(task, instance, **changes)
 
 
 async def issue(db: AsyncEngine, keyring: Keyring, req: IssueRequest | None = None) -> IssuedGroup:
