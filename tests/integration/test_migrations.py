@@ -48,7 +48,9 @@ def test_three_parallel_upgrades_on_an_empty_database(postgres_server: str) -> N
         assert [p.returncode for p in processes] == [0, 0, 0], outputs
         assert _tables(url) == TABLES
         with psycopg.connect(url) as conn:
-            versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+            versions = conn.execute(
+                "SELECT version_num FROM action_links_alembic_version"
+            ).fetchall()
         head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         assert versions == [(head,)]
     finally:
