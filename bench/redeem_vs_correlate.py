@@ -13,20 +13,22 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import aiohttp
 import psycopg
 from alembic import command
 from psycopg import sql
 
-from tests import services
-from tests.camunda_rest import EngineRest
-from tests.conftest import SIGNING_KEYS, alembic_config
-from tests.e2e.linkserver_process import running_linkserver
+from devstack.engine import camunda
+from devstack.linkserver import running_linkserver
+from devstack.postgres import alembic_config, postgres, with_database
+from devstack.rest import EngineRest
 from tokenstore import issuing
 from tokenstore.db import create_db
 from tokenstore.model import ActionSpec, IssueRequest
@@ -34,21 +36,10 @@ from tokenstore.tokens import Keyring
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
-WAITING = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="bench-defs"
-    targetNamespace="http://example.com/action-links">
-  <bpmn:message id="m" name="decision"/>
-  <bpmn:process id="bench-wait" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m"/>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+# The run's link server and store sign with a key of the run's own.
+SIGNING_KEYS = f"bench:{secrets.token_urlsafe(32)}"
+# A process that only waits for the message: the cheapest thing a correlation can end.
+WAITING = Path(__file__).resolve().parent / "bench-wait.bpmn"
 
 
 @contextlib.contextmanager
@@ -56,7 +47,7 @@ def database(server_url: str) -> Iterator[str]:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = server_url.rsplit("/", 1)[0] + "/" + name
+    url = with_database(server_url, name)
     command.upgrade(alembic_config(url), "head")
     try:
         yield url
@@ -88,7 +79,7 @@ async def bench(
     database_url: str, camunda_url: str, instances: int, concurrency: int, rounds: int
 ) -> None:
     rest = EngineRest(camunda_url)
-    rest.deploy_xml("bench-wait", WAITING)
+    rest.deploy(WAITING, name="bench-wait")
     keyring = Keyring.parse(SIGNING_KEYS)
     direct = [rest.start("bench-wait") for _ in range(instances)]
     linked = [rest.start("bench-wait") for _ in range(instances)]
@@ -126,7 +117,9 @@ async def bench(
 
             return job
 
-        with running_linkserver(database_url, camunda_url, log_level="WARNING") as server:
+        with running_linkserver(
+            database_url, camunda_url, signing_keys=SIGNING_KEYS, log_level="WARNING"
+        ) as server:
 
             def redeem(token: str) -> Callable[[], Awaitable[int]]:
                 async def job() -> int:
@@ -173,8 +166,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with (
-        services.postgres() as server_url,
-        services.camunda() as camunda_url,
+        postgres() as server_url,
+        camunda() as camunda_url,
         database(server_url) as database_url,
     ):
         asyncio.run(bench(database_url, camunda_url, args.instances, args.concurrency, args.rounds))

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.camunda_rest import EngineRest  # noqa: E402
+from devstack.rest import EngineRest  # noqa: E402
 
 DEFAULT_CAMUNDA_URL = "http://127.0.0.1:8080/engine-rest"
 

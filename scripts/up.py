@@ -26,8 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from demo import DEFAULT_CAMUNDA_URL, print_links, start_approval  # noqa: E402
 
-from tests import services  # noqa: E402
-from tests.camunda_rest import EngineRest  # noqa: E402
+from devstack.engine import local_engine  # noqa: E402
+from devstack.ports import free_port  # noqa: E402
+from devstack.postgres import local_cluster  # noqa: E402
+from devstack.rest import EngineRest  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENGINE_PORT = 8080
@@ -43,7 +45,7 @@ def _port(preferred: int, what: str) -> int:
         try:
             sock.bind(("127.0.0.1", preferred))
         except OSError:
-            chosen = services.free_port()
+            chosen = free_port()
             print(f"port {preferred} is busy: {what} uses port {chosen} instead", flush=True)
             return chosen
     return preferred
@@ -63,10 +65,10 @@ def main() -> int:
     worker_admin_port = _port(WORKER_ADMIN_PORT, "the worker's /healthz and /metrics")
     with contextlib.ExitStack() as stack:
         print("starting Postgres …", flush=True)
-        cluster = stack.enter_context(services.local_cluster())
+        cluster = stack.enter_context(local_cluster())
         print("building and starting the Camunda 7 engine (first build downloads from Maven) …")
         engine_port = _port(ENGINE_PORT, "the Camunda engine")
-        camunda_url = stack.enter_context(services.local_engine(engine_port))
+        camunda_url = stack.enter_context(local_engine(engine_port))
         env = {
             **os.environ,
             "ACTION_LINKS_DATABASE_URL": cluster.url,

@@ -5,40 +5,34 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import psycopg
 import pytest
 from alembic import command
-from alembic.config import Config
 from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests import services
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import FaultProxy
+from devstack.engine import camunda
+from devstack.postgres import (
+    PostgresCluster,
+    alembic_config,
+    local_cluster,
+    postgres,
+    with_database,
+)
+from devstack.rest import EngineRest
+from tests.support.faultproxy import FaultProxy
+from tests.support.keys import SIGNING_KEYS
 from tokenstore.db import create_db
 from tokenstore.tokens import Keyring
 
 # One name per test run: two runs sharing a Postgres server must not drop each other's template.
 TEMPLATE_DB = f"action_links_template_{uuid.uuid4().hex[:8]}"
-SIGNING_KEYS = "k1:test-secret-key-0123456789abcdef,k0:older-secret-key-0123456789abcdef"
-
-
-def _with_database(server_url: str, name: str) -> str:
-    base, _, _ = server_url.rpartition("/")
-    return f"{base}/{name}"
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config(str(services.ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(services.ROOT / "migrations"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    return config
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    with services.postgres() as url:
+    with postgres() as url:
         yield url
 
 
@@ -48,7 +42,7 @@ def template_database(postgres_server: str) -> Iterator[str]:
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
     try:
-        url = _with_database(postgres_server, TEMPLATE_DB)
+        url = with_database(postgres_server, TEMPLATE_DB)
         command.upgrade(alembic_config(url), "head")
         yield url
     finally:
@@ -69,7 +63,7 @@ def database_url(postgres_server: str, template_database: str) -> Iterator[str]:
                 sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
             )
         )
-    yield _with_database(postgres_server, name)
+    yield with_database(postgres_server, name)
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -84,12 +78,12 @@ async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def own_postgres() -> Iterator[tuple[services.PostgresCluster, str]]:
+def own_postgres() -> Iterator[tuple[PostgresCluster, str]]:
     """A migrated database in a cluster of the test's own, which it may stop and start."""
-    with services.local_cluster() as cluster:
+    with local_cluster() as cluster:
         with psycopg.connect(cluster.url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("outage")))
-        url = _with_database(cluster.url, "outage")
+        url = with_database(cluster.url, "outage")
         command.upgrade(alembic_config(url), "head")
         yield cluster, url
 
@@ -101,7 +95,7 @@ def keyring() -> Keyring:
 
 @pytest.fixture(scope="session")
 def camunda_url() -> Iterator[str]:
-    with services.camunda() as url:
+    with camunda() as url:
         yield url
 
 
@@ -119,6 +113,36 @@ def engine_rest(camunda_url: str) -> Iterator[EngineRest]:
     rest = EngineRest(camunda_url)
     yield rest
     rest.close()
+
+
+@pytest.fixture
+def empty_database(postgres_server: str) -> Iterator[str]:
+    """A database with nothing in it, not even the migrations."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield with_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def started(engine_rest: EngineRest) -> Iterator[list[str]]:
+    """Instances a test starts; deleted afterwards so no other test's worker meets them."""
+    ids: list[str] = []
+    yield ids
+    for instance_id in ids:
+        engine_rest.http.delete(
+            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
+        )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import LinkServerProcess, start_linkserver
-from tests.e2e.worker_process import WorkerProcess, running_worker
-from tests.services import free_port
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.linkserver_process import LinkServerProcess, start_linkserver
+from tests.support.observe import answer_rows
+from tests.support.worker_process import WorkerProcess, running_worker
 
 
 @dataclass
@@ -129,12 +131,15 @@ async def test_topup_other_amount_valid_and_invalid(system: System) -> None:
     assert "Already answered" in html
 
 
-async def test_hundred_concurrent_clicks_one_correlation_one_answer(system: System) -> None:
+async def test_hundred_concurrent_clicks_one_correlation_one_answer(
+    system: System, db: AsyncEngine
+) -> None:
     pid, urls = system.start("approval")
     clicks = [urls["approve"]] * 50 + [urls["deny"]] * 50
     results = await asyncio.gather(*(_request("POST", url) for url in clicks))
     assert {status for status, _ in results} == {303}
     assert system.rest.correlation_count(pid) == 1
+    assert len(await answer_rows(db)) == 1
     end = _ended_at(system.rest, pid)
     winner = "approve" if end == "Approved" else "deny"
     _, html = await _request("GET", urls[winner])
@@ -143,12 +148,17 @@ async def test_hundred_concurrent_clicks_one_correlation_one_answer(system: Syst
     assert "Already answered" in html
 
 
-async def test_expired_and_revoked_links_never_reach_camunda(system: System) -> None:
+async def test_expired_and_revoked_links_never_reach_camunda(
+    system: System, db: AsyncEngine
+) -> None:
     expired_pid, expired = system.start("approval", linkTtl="PT1S")
     await asyncio.sleep(1.2)
     status, html = await _request("GET", expired["approve"])
     assert status == 410 and "expired" in html
-    await _request("POST", expired["approve"])
+    status, html = await _request("POST", expired["approve"])
+    assert status == 303
+    status, html = await _request("GET", expired["approve"])
+    assert status == 410
     assert system.rest.is_running(expired_pid)
     assert system.rest.correlation_count(expired_pid) == 0
 
@@ -164,6 +174,7 @@ async def test_expired_and_revoked_links_never_reach_camunda(system: System) -> 
         status, html = await _request("GET", url)
         assert status == 410 and "withdrawn" in html
     assert system.rest.correlation_count(revoked_pid) == 0
+    assert await answer_rows(db) == []
 
 
 async def test_bot_api_against_the_real_process(system: System) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import hypothesis
-import pytest
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -22,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.openapi import OPENAPI
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import running_linkserver
-from tests.harness import WAIT_FOR_DECISION, Harness
+from tests.support.harness import WAIT_FOR_DECISION, Harness
+from tests.support.linkserver_process import running_linkserver
 from tokenstore.tokens import Keyring
 
 EXAMPLES_PER_MODE = 100  # x 2 operations x positive/negative: about 400 requests
@@ -36,12 +34,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _fuzz(base_url: str, live_tokens: list[str]) -> int:

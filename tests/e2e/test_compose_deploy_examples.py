@@ -7,8 +7,8 @@ import subprocess
 
 import yaml
 
-from tests.camunda_rest import EngineRest
-from tests.services import ROOT
+from devstack import ROOT
+from devstack.rest import EngineRest
 
 EXAMPLE_KEYS = {"approval", "topup", "bill-payment"}
 

@@ -8,11 +8,11 @@ import signal
 
 import psycopg
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import link_rows, running_worker
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import wait_until
-from tests.services import PostgresCluster
+from devstack.postgres import PostgresCluster
+from devstack.rest import EngineRest
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import wait_until
+from tests.support.worker_process import link_rows, running_worker
 
 COMPLETE = r"/external-task/[^/]+/complete$"
 PUBLIC_URL = "http://links.test"

@@ -8,11 +8,11 @@ import base64
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import running_linkserver
-from tests.e2e.worker_process import running_worker
-from tests.faultproxy import FaultProxy
-from tests.harness import WAIT_FOR_DECISION, Harness, page, wait_until
+from devstack.rest import EngineRest
+from tests.support.faultproxy import FaultProxy
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, wait_until
+from tests.support.linkserver_process import running_linkserver
+from tests.support.worker_process import running_worker
 from tokenstore.tokens import Keyring
 
 

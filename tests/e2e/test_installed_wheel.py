@@ -10,20 +10,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
-from psycopg import sql
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import start_linkserver
-from tests.e2e.worker_process import running_worker_command, worker_env
-from tests.services import ROOT, free_port
+from devstack import ROOT
+from devstack.ports import free_port
+from devstack.postgres import alembic_config
+from devstack.rest import EngineRest
+from tests.support.linkserver_process import start_linkserver
+from tests.support.worker_process import running_worker_command, worker_env
 
 # What the wheel is built from: the sources only, so nothing else in the clone can help.
 SOURCES = ("pyproject.toml", "README.md", "tokenstore", "worker", "linkserver", "migrations")
@@ -61,19 +60,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin" / "action-links"
 
 
-@pytest.fixture
-def empty_database(postgres_server: str) -> Iterator[str]:
-    name = f"wheel_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = postgres_server.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 @pytest.mark.timeout(INSTALL_TIMEOUT_S + 120)
 def test_the_installed_wheel_migrates_issues_and_delivers(
     installed: Path,
@@ -94,7 +80,7 @@ def test_the_installed_wheel_migrates_issues_and_delivers(
     assert migrate.returncode == 0, migrate.stderr
     with psycopg.connect(empty_database) as conn:
         rows = conn.execute("SELECT version_num FROM action_links_alembic_version").fetchall()
-    assert rows == [(ScriptDirectory(str(ROOT / "migrations")).get_current_head(),)]
+    assert rows == [(ScriptDirectory.from_config(alembic_config("")).get_current_head(),)]
 
     engine_rest.deploy_example("approval.bpmn")
     port = free_port()

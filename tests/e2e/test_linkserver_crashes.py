@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 
 import aiohttp
 import psycopg
@@ -12,22 +11,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import LinkServerProcess, running_linkserver, start_linkserver
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, page, wait_until
-from tests.services import PostgresCluster
+from devstack.postgres import PostgresCluster
+from devstack.rest import EngineRest
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, wait_until
+from tests.support.linkserver_process import LinkServerProcess, running_linkserver, start_linkserver
 from tokenstore.db import create_db
 from tokenstore.tables import links, redemptions
 from tokenstore.tokens import Keyring
 
 MESSAGE = r"/message$"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _discard(server: LinkServerProcess) -> None:

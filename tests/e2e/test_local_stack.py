@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from tests.services import ROOT
+from devstack import ROOT
 
 UP_TIMEOUT_S = 240
 LINK_PORT = 8088

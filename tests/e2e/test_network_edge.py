@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import resource
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.security import SECURITY_HEADERS
-from tests import rawhttp
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import running_linkserver
-from tests.harness import WAIT_FOR_DECISION, Harness, page
+from tests.support import rawhttp
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page
+from tests.support.linkserver_process import running_linkserver
 from tokenstore.tokens import Keyring
 
 SLOW_CLIENTS = 1000
@@ -28,12 +27,6 @@ SLOW_BODY = (
     b'{"input": {"amo'
 )
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _raise_open_files(needed: int) -> None:

@@ -10,19 +10,19 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.linkserver_process import LinkServerProcess, start_linkserver
-from tests.e2e.worker_process import running_worker
-from tests.services import ROOT, free_port
+from devstack import ROOT
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.bpmn import MODELS
+from tests.support.linkserver_process import LinkServerProcess, start_linkserver
+from tests.support.worker_process import running_worker
 
-MODELS = Path(__file__).resolve().parent / "models"
 UNDELIVERABLE_TIMEOUT_S = 60
 
 

@@ -16,13 +16,15 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests import services
-from tests.authz import ADMIN, PROCESS_DEFINITION, PROCESS_INSTANCE, Authz, EngineUser
-from tests.camunda_rest import EngineRest
-from tests.conftest import SIGNING_KEYS
-from tests.e2e.linkserver_process import running_linkserver
-from tests.e2e.worker_process import running_worker
-from tests.harness import WAIT_FOR_DECISION, Harness, page, wait_until
+from devstack import ROOT
+from devstack.engine import camunda_with_authorization
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.authz import ADMIN, PROCESS_DEFINITION, PROCESS_INSTANCE, Authz, EngineUser
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, wait_until
+from tests.support.keys import SIGNING_KEYS
+from tests.support.linkserver_process import running_linkserver
+from tests.support.worker_process import running_worker
 from tokenstore.tokens import Keyring
 
 Grants = Sequence[tuple[int, Sequence[str]]]
@@ -44,7 +46,7 @@ WORKER_GRANTS: dict[str, Grants] = {
 
 @pytest.fixture(scope="module")
 def auth_camunda_url() -> Iterator[str]:
-    with services.camunda_with_authorization() as url:
+    with camunda_with_authorization() as url:
         yield url
 
 
@@ -207,7 +209,7 @@ def run_check(
     }
     return subprocess.run(
         [sys.executable, "-m", "actionlinks_cli", command, "--check"],
-        cwd=services.ROOT, env=full_env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
 
@@ -274,11 +276,11 @@ def test_check_refuses_wrong_credentials(
 def test_check_exit_codes_for_what_is_unreachable(
     database_url: str, camunda_url: str, command: str
 ) -> None:
-    dead = f"http://127.0.0.1:{services.free_port()}/engine-rest"
+    dead = f"http://127.0.0.1:{free_port()}/engine-rest"
     engine_down = run_check(command, database_url, dead, {})
     assert engine_down.returncode == 4, engine_down.stderr
     assert f"the engine at {dead} is unreachable" in engine_down.stderr
-    no_database = f"postgresql://nobody:pw-in-url@127.0.0.1:{services.free_port()}/none"
+    no_database = f"postgresql://nobody:pw-in-url@127.0.0.1:{free_port()}/none"
     database_down = run_check(command, no_database, camunda_url, {})
     assert database_down.returncode == 3, database_down.stderr
     both_down = run_check(command, no_database, dead, {})
@@ -289,7 +291,7 @@ def test_check_exit_codes_for_what_is_unreachable(
 
 def test_daemons_start_while_the_engine_is_unreachable(database_url: str) -> None:
     """An engine may come up after the daemons: the check warns, and they serve anyway."""
-    dead = f"http://127.0.0.1:{services.free_port()}/engine-rest"
+    dead = f"http://127.0.0.1:{free_port()}/engine-rest"
     warning = f"WARNING linkserver.preflight the engine at {dead} is unreachable"
     with running_linkserver(database_url, dead) as server:
         assert warning in server.log_text()

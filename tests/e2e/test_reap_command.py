@@ -11,24 +11,16 @@ import sys
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import SIGNING_KEYS
-from tests.services import ROOT
+from devstack import ROOT
+from tests.support.builders import issue_request
+from tests.support.keys import SIGNING_KEYS
 from tokenstore import issuing
-from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.tables import audit_events, link_groups, links
 from tokenstore.tokens import Keyring
-from tokenstore.types import ExternalTaskId, ProcessInstanceId
 
 
 async def _issue(db: AsyncEngine, keyring: Keyring, task: str, created: dt.datetime) -> None:
-    request = IssueRequest(
-        external_task_id=ExternalTaskId(task),
-        process_instance_id=ProcessInstanceId(f"pi-{task}"),
-        activity_id="issue",
-        message_name="decision",
-        actions=(ActionSpec("yes", "Yes"), ActionSpec("no", "No")),
-        ttl=dt.timedelta(hours=1),
-    )
+    request = issue_request(task, f"pi-{task}")
     async with db.begin() as conn:
         await issuing.issue_group(conn, request, keyring, created)
 

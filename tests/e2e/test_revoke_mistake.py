@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import link_rows, running_worker
+from devstack.rest import EngineRest
+from tests.support.bpmn import model_xml
+from tests.support.worker_process import link_rows, running_worker
 
-ISSUE_THEN_REVOKE = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
-  <bpmn:process id="revoke_typo" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="s" />
-    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
-      <bpmn:extensionElements>
-        <camunda:inputOutput>
-          <camunda:inputParameter name="messageName">decision</camunda:inputParameter>
-          <camunda:inputParameter name="actions">[{"name": "approve"},
-            {"name": "deny"}]</camunda:inputParameter>
-        </camunda:inputOutput>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:serviceTask id="Revoke" camunda:type="external" camunda:topic="revoke-tokens">
-      <bpmn:extensionElements>
-        <camunda:inputOutput>
-          <camunda:inputParameter name="actions">aprove</camunda:inputParameter>
-        </camunda:inputOutput>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:endEvent id="e" />
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
-    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="Revoke" />
-    <bpmn:sequenceFlow id="f3" sourceRef="Revoke" targetRef="e" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+ISSUE_THEN_REVOKE = model_xml("revoke-typo")
 
 
 def test_misspelt_action_in_revoke_tokens_raises_an_incident(

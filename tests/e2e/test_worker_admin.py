@@ -9,8 +9,8 @@ import signal
 
 import httpx
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import running_worker
+from devstack.rest import EngineRest
+from tests.support.worker_process import running_worker
 
 
 def _metric(text: str, name: str) -> float:

@@ -7,29 +7,16 @@ import datetime as dt
 import json
 import signal
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import database_text, link_rows, running_worker
+from devstack.rest import EngineRest
+from tests.support.bpmn import model_xml
+from tests.support.worker_process import database_text, link_rows, running_worker
 from tokenstore import tokens
 from tokenstore.tokens import Keyring
 from tokenstore.variables import parse_date
 
 PUBLIC_URL = "https://links.example.test"
-
-
-@pytest.fixture
-def started(engine_rest: EngineRest) -> Iterator[list[str]]:
-    """Instances a test starts; deleted afterwards so no other test's worker meets them."""
-    ids: list[str] = []
-    yield ids
-    for instance_id in ids:
-        engine_rest.http.delete(
-            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
-        )
 
 
 def start(
@@ -325,26 +312,7 @@ def test_bill_payment_groups_and_what_each_path_takes_back(
 
 # --- modeling mistakes ---------------------------------------------------------------------
 
-MISTAKES_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
-  <bpmn:process id="worker_mistakes" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="s" />
-    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
-      <bpmn:extensionElements>
-        <camunda:inputOutput>
-          <camunda:inputParameter name="messageName">decision</camunda:inputParameter>
-<camunda:inputParameter name="actions">${execution.getVariable('acts')}</camunda:inputParameter>
-<camunda:inputParameter name="ttl">${execution.getVariable('ttlIn')}</camunda:inputParameter>
-        </camunda:inputOutput>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:endEvent id="e" />
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
-    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="e" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+MISTAKES_BPMN = model_xml("worker-mistakes")
 
 GOOD_ACTIONS = json.dumps([{"name": "ok"}])
 MISTAKES = {

@@ -5,30 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 
-from tests.camunda_rest import EngineRest
-from tests.e2e.worker_process import link_rows, running_worker
-from tests.services import free_port
+from devstack.ports import free_port
+from devstack.rest import EngineRest
+from tests.support.worker_process import link_rows, running_worker
 from tokenstore import tokens
 from tokenstore.tokens import Keyring
 
 PUBLIC_URL = "https://links.example.test"
 INSTANCES = 60
-
-
-@pytest.fixture
-def started(engine_rest: EngineRest) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for instance_id in ids:
-        engine_rest.http.delete(
-            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
-        )
 
 
 def group_count(database_url: str, instances: list[str]) -> int:

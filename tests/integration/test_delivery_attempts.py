@@ -12,19 +12,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer
 from linkserver.retry import DeliveryPolicy
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import (
+from tests.support.bpmn import model_xml
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import (
     WAIT_FOR_DECISION,
     Harness,
     page,
+    reminder_link,
     serving,
     wait_until,
 )
-from tests.integration.test_multi_use import REMINDERS, reminder_link
 from tokenstore import answering, tokens
 from tokenstore.db import Database
 from tokenstore.model import ClientInfo
@@ -32,6 +33,7 @@ from tokenstore.tables import redemptions
 from tokenstore.tokens import Keyring
 from tokenstore.types import RedemptionId
 
+REMINDERS = model_xml("reminders")
 MESSAGE = r"/message$"
 LEASE = dt.timedelta(seconds=2)
 

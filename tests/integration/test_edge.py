@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests import rawhttp
-from tests.camunda_rest import EngineRest
-from tests.harness import WAIT_FOR_DECISION, Harness, page, serving
+from devstack.rest import EngineRest
+from tests.support import rawhttp
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, serving
 from tokenstore.tables import audit_events
 from tokenstore.tokens import Keyring
 

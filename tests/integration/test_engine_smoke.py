@@ -2,21 +2,10 @@ from __future__ import annotations
 
 import json
 
-from tests.camunda_rest import EngineRest
+from devstack.rest import EngineRest
+from tests.support.bpmn import model_xml
 
-ONE_TASK = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="smoke-defs"
-    targetNamespace="http://example.com/action-links">
-  <bpmn:process id="smoke" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
-    <bpmn:serviceTask id="work" camunda:type="external" camunda:topic="smoke-topic"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+ONE_TASK = model_xml("smoke")
 
 
 def test_deploy_and_start_a_one_task_process(engine_rest: EngineRest) -> None:

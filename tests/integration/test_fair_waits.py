@@ -12,13 +12,13 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import MAX_CONCURRENT_DELIVERIES, Deliverer
 from linkserver.retry import Delivered, DeliveryPolicy
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
-from tests.observe import answer_rows
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
+from tests.support.observe import answer_rows
 from tokenstore import answering, tokens
 from tokenstore.db import Database
 from tokenstore.model import ClientInfo

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import (
+from devstack.rest import EngineRest
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import (
     WAIT_FOR_DECISION,
     Harness,
     link_server,

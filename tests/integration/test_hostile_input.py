@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
-from tests.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for
+from devstack.rest import EngineRest
+from tests.support.harness import WAIT_FOR_DECISION, Harness, link_server, page, settings_for
 from tokenstore.answerschema import check_schema
 from tokenstore.model import ActionSpec, IssuedGroup
 from tokenstore.tokens import Keyring

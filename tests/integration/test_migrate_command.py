@@ -6,15 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from alembic.script import ScriptDirectory
 from psycopg import sql
 
-from tests.services import ROOT, free_port
+from devstack.ports import free_port
+from devstack.postgres import alembic_config
 from tokenstore import answering, issuing, tokens
 from tokenstore.db import create_db
 from tokenstore.decisions import Accept
@@ -24,8 +22,8 @@ from tokenstore.types import ExternalTaskId, LinkState, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
-# The scripts' newest revision, whatever it is.
-HEAD = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+# The newest revision in migrations/ (a constant here went stale when 0002 came).
+HEAD = ScriptDirectory.from_config(alembic_config("")).get_current_head()
 TABLES = {"link_groups", "links", "redemptions", "audit_events"}
 
 
@@ -39,19 +37,6 @@ def _cli(
         [sys.executable, "-m", "actionlinks_cli", "migrate", *args],
         env=env, capture_output=True, text=True, check=False, cwd="/",
     )  # fmt: skip
-
-
-@pytest.fixture
-def empty_database(postgres_server: str) -> Iterator[str]:
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = postgres_server.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def _tables(url: str, schema: str = "public") -> set[str]:

@@ -10,8 +10,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from psycopg import sql
 
-from tests.conftest import alembic_config
-from tests.services import ROOT
+from devstack import ROOT
+from devstack.postgres import alembic_config
 
 TABLES = {"link_groups", "links", "redemptions", "audit_events"}
 

@@ -4,7 +4,6 @@ see one if it happens; a single catch event would refuse the second correlation 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -12,44 +11,25 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import (
+from devstack.rest import EngineRest
+from tests.support.bpmn import model_xml
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import (
+    REMIND,
     WAIT_FOR_DECISION,
     Harness,
     page,
+    reminder_link,
     serving,
     wait_until,
 )
-from tokenstore.model import ActionSpec
 from tokenstore.tables import redemptions
 from tokenstore.tokens import Keyring
 from tokenstore.types import CorrelateBy
 from tokenstore.variables import TypedValue
 
 MESSAGE = r"/message$"
-REMINDERS = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="r-defs"
-    targetNamespace="http://example.com/action-links">
-  <bpmn:message id="m" name="remind-me"/>
-  <bpmn:process id="reminders" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="hold"/>
-    <bpmn:userTask id="hold"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="hold" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-    <bpmn:subProcess id="sub" triggeredByEvent="true">
-      <bpmn:startEvent id="rs" isInterrupting="false">
-        <bpmn:messageEventDefinition messageRef="m"/>
-      </bpmn:startEvent>
-      <bpmn:sequenceFlow id="s1" sourceRef="rs" targetRef="re"/>
-      <bpmn:endEvent id="re"/>
-    </bpmn:subProcess>
-  </bpmn:process>
-</bpmn:definitions>
-"""
-REMIND = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True)}, max_uses=3)
+REMINDERS = model_xml("reminders")
 
 
 @pytest.fixture
@@ -83,12 +63,6 @@ async def faulty(
         correlation_timeout=dt.timedelta(seconds=1),
     ) as h:
         yield h
-
-
-async def reminder_link(h: Harness) -> tuple[str, str]:
-    pid = await asyncio.to_thread(h.rest.start, "reminders")
-    issued = await h.issue(pid, actions=(REMIND,), exclusive=False, message_name="remind-me")
-    return pid, issued.tokens["remind"]
 
 
 async def _all_settled(h: Harness) -> None:

@@ -10,26 +10,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.builders import issue_request
 from tokenstore import answering, deliveries, issuing, operations, tokens
-from tokenstore.model import ActionSpec, ClientInfo, IssueRequest
+from tokenstore.model import ClientInfo, IssueRequest
 from tokenstore.operations import LinkFilter, RetryOutcome
 from tokenstore.tables import links, redemptions
 from tokenstore.tokens import Keyring
-from tokenstore.types import ExternalTaskId, LinkState, ProcessInstanceId, RedemptionState
+from tokenstore.types import LinkState, RedemptionState
 
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
 
 
 def _request(task: str, instance: str, ttl_h: int, business_key: str | None = None) -> IssueRequest:
-    return IssueRequest(
-        external_task_id=ExternalTaskId(task),
-        process_instance_id=ProcessInstanceId(instance),
-        activity_id="issue",
-        message_name="decision",
-        actions=(ActionSpec("yes", "Yes", {}), ActionSpec("no", "No", {})),
-        ttl=dt.timedelta(hours=ttl_h),
-        business_key=business_key,
-    )
+    return issue_request(task, instance, ttl=dt.timedelta(hours=ttl_h), business_key=business_key)
 
 
 async def test_list_filters_find_by_token_and_revoke_one_link(

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.retry import MAX_REFUSED_ATTEMPTS
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
-from tests.observe import answer_rows, audit_rows, metric
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
+from tests.support.observe import answer_rows, audit_rows, metric
 from tokenstore.model import ActionSpec
 from tokenstore.tokens import Keyring
 from tokenstore.variables import TypedValue

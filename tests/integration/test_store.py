@@ -8,13 +8,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.builders import issue_request
 from tokenstore import answering, answerschema, deliveries, issuing, reaping, revocation, tokens
 from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput
 from tokenstore.errors import GroupAlreadyUsed
 from tokenstore.model import ActionSpec, ClientInfo, IssuedGroup, IssueRequest
 from tokenstore.tables import audit_events, links, redemptions
 from tokenstore.tokens import Keyring
-from tokenstore.types import ExternalTaskId, LinkState, ProcessInstanceId, RedemptionState
+from tokenstore.types import LinkState, ProcessInstanceId, RedemptionState
 from tokenstore.variables import TypedValue
 
 NOW = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
@@ -27,19 +28,15 @@ AMOUNT = {
 
 
 def request(task: str = "task-1", instance: str = "pi-1", **changes: Any) -> IssueRequest:
-    base = IssueRequest(
-        external_task_id=ExternalTaskId(task),
-        process_instance_id=ProcessInstanceId(instance),
-        activity_id="issue",
-        message_name="decision",
-        actions=(
+    changes.setdefault(
+        "actions",
+        (
             ActionSpec("approve", "Approve", {"approved": TypedValue("Boolean", True)}),
             ActionSpec("deny", "Deny", {"approved": TypedValue("Boolean", False)}),
             ActionSpec("other", "Other", {}, AMOUNT),
         ),
-        ttl=dt.timedelta(hours=1),
     )
-    return IssueRequest(**{**base.__dict__, **changes})
+    return issue_request(task, instance, **changes)
 
 
 async def issue(db: AsyncEngine, keyring: Keyring, req: IssueRequest | None = None) -> IssuedGroup:

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.retry import INVISIBLE_ERROR
-from tests.camunda_rest import EngineRest
-from tests.faultproxy import Fault, FaultProxy, Rule
-from tests.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
-from tests.observe import answer_rows, audit_rows, metric
+from tests.support.faultproxy import Fault, FaultProxy, Rule
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
+from tests.support.observe import answer_rows, audit_rows, metric
 from tokenstore.tables import links
 from tokenstore.tokens import Keyring
 

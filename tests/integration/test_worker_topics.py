@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -17,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.camunda_rest import EXAMPLES, EngineRest
-from tests.conftest import SIGNING_KEYS
-from tests.e2e.worker_process import link_rows
+from devstack.rest import EXAMPLES, EngineRest
+from tests.support.bpmn import model_xml
+from tests.support.keys import SIGNING_KEYS
+from tests.support.worker_process import link_rows
 from tokenstore import answering, tokens
 from tokenstore.db import Database
 from tokenstore.tables import audit_events
@@ -66,16 +67,6 @@ async def client(settings: WorkerSettings) -> AsyncIterator[EngineClient]:
 @pytest.fixture
 def ctx(db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
     return Context(Database(db), client, keyring, PUBLIC_URL)
-
-
-@pytest.fixture
-def started(engine_rest: EngineRest) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for instance_id in ids:
-        engine_rest.http.delete(
-            f"/process-instance/{instance_id}", params={"skipCustomListeners": "true"}
-        )
 
 
 def start(engine_rest: EngineRest, started: list[str], key: str, **variables: Any) -> str:
@@ -223,27 +214,7 @@ async def test_an_unreachable_database_fails_the_task_with_retries(
     assert "OperationalError" in details
 
 
-KEYS_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
-  <bpmn:process id="worker_keys" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="s" />
-    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
-      <bpmn:extensionElements>
-        <camunda:inputOutput>
-          <camunda:inputParameter name="messageName">m</camunda:inputParameter>
-          <camunda:inputParameter name="actions">[{"name": "ok"}]</camunda:inputParameter>
-          <camunda:inputParameter name="correlateBy">correlationKeys</camunda:inputParameter>
-          <camunda:inputParameter name="correlationKeys">billId,dueOn</camunda:inputParameter>
-        </camunda:inputOutput>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:endEvent id="e" />
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
-    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="e" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+KEYS_BPMN = model_xml("worker-keys")
 
 
 async def test_correlation_keys_are_read_from_the_process_instance(
@@ -390,25 +361,7 @@ async def test_the_tenant_of_the_task_is_kept(
     assert {r["tenant_id"] for r in rows} == {"tenant-a"}
 
 
-ACTIONS_FROM_VARIABLE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
-  <bpmn:process id="worker_hostile" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="s" />
-    <bpmn:serviceTask id="Issue" camunda:type="external" camunda:topic="issue-token">
-      <bpmn:extensionElements>
-        <camunda:inputOutput>
-          <camunda:inputParameter name="messageName">m</camunda:inputParameter>
-          <camunda:inputParameter name="actions">${actionsJson}</camunda:inputParameter>
-        </camunda:inputOutput>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:endEvent id="e" />
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Issue" />
-    <bpmn:sequenceFlow id="f2" sourceRef="Issue" targetRef="e" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+ACTIONS_FROM_VARIABLE_BPMN = model_xml("worker-hostile")
 
 
 @pytest.mark.parametrize(

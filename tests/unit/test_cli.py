@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from actionlinks_cli import VARIABLES
-from tests.conftest import SIGNING_KEYS
-from tests.services import ROOT, free_port
+from devstack import ROOT
+from devstack.ports import free_port
+from tests.support.keys import SIGNING_KEYS
 from tokenstore.settings import FILE_SUFFIX, variables_for
 
 COMMANDS = ["worker", "serve", "reap", "migrate"]

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import pytest
 
+from tests.support.builders import NOW, group, link
 from tokenstore import answerschema
 from tokenstore.decisions import (
     Accept,
@@ -18,64 +18,16 @@ from tokenstore.decisions import (
 )
 from tokenstore.model import Group, Link
 from tokenstore.types import (
-    CorrelateBy,
-    ExternalTaskId,
-    GroupId,
-    LinkId,
     LinkState,
-    ProcessInstanceId,
-    TokenHash,
 )
 from tokenstore.variables import TypedValue
 
-NOW = dt.datetime(2026, 11, 28, 10, 42, tzinfo=dt.UTC)
 AMOUNT_SCHEMA = {
     "type": "object",
     "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500}},
     "required": ["amount"],
     "additionalProperties": False,
 }
-
-
-def group(expires_in: dt.timedelta = dt.timedelta(hours=1), exclusive: bool = True) -> Group:
-    return Group(
-        id=GroupId(uuid.uuid4()),
-        external_task_id=ExternalTaskId("t1"),
-        process_instance_id=ProcessInstanceId("p1"),
-        business_key=None,
-        tenant_id=None,
-        activity_id="issue",
-        message_name="decision",
-        correlate_by=CorrelateBy.PROCESS_INSTANCE,
-        correlation_keys={},
-        description=None,
-        exclusive=exclusive,
-        created_at=NOW - dt.timedelta(hours=1),
-        expires_at=NOW + expires_in,
-    )
-
-
-def link(
-    state: LinkState = LinkState.ACTIVE,
-    schema: dict[str, Any] | None = None,
-    uses: int = 0,
-    max_uses: int = 1,
-) -> Link:
-    return Link(
-        id=LinkId(uuid.uuid4()),
-        group_id=GroupId(uuid.uuid4()),
-        action="approve",
-        label="Approve",
-        position=0,
-        token_hash=TokenHash(b"h" * 32),
-        variables={"approved": TypedValue("Boolean", True)},
-        input_schema=schema,
-        max_uses=max_uses,
-        uses=uses,
-        state=state,
-        revoked_reason=None,
-        changed_at=None,
-    )
 
 
 def decided(link: Link, group: Group, answer: dict[str, Any] | None, now: dt.datetime) -> Decision:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from actionlinks_cli import VARIABLES
-from tests.services import ROOT
+from devstack import ROOT
 from tokenstore.settings import FILE_SUFFIX, PREFIX, known_names
 
 COMPOSE = ROOT / "compose.yaml"

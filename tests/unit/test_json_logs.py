@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from actionlinks_logging import JsonFormatter
-from tests.services import ROOT
+from devstack import ROOT
 
 
 def test_a_record_is_one_json_line_with_its_extra_fields() -> None:

@@ -16,7 +16,7 @@ import pytest
 from actionlinks_cli import VARIABLES
 from linkserver import settings as link_settings_module
 from linkserver.settings import LinkServerSettings
-from tests.conftest import SIGNING_KEYS
+from tests.support.keys import SIGNING_KEYS
 from tokenstore import settings as settings_module
 from tokenstore.settings import (
     PREFIX,

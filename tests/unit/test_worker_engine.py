@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SIGNING_KEYS
+from tests.support.keys import SIGNING_KEYS
 from tokenstore.variables import TypedValue
 from worker.engine import EngineClient, Topic
 from worker.errors import EngineError

@@ -7,7 +7,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from tests.conftest import SIGNING_KEYS
+from tests.support.keys import SIGNING_KEYS
 from worker.engine import EngineClient
 from worker.errors import InstanceNotVisible
 from worker.outcome import Failure, RetryPolicy, choose_outcome

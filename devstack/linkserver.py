@@ -1,4 +1,4 @@
-"""Run ``action-links serve`` as a real subprocess for end-to-end tests."""
+"""Run ``action-links serve`` as a real subprocess (end-to-end tests, the benchmark)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import SIGNING_KEYS
-from tests.services import ROOT, free_port
+from devstack import ROOT
+from devstack.ports import free_port
 
 START_TIMEOUT_S = 30
 
@@ -52,6 +52,7 @@ def start_linkserver(
     database_url: str,
     camunda_url: str,
     *,
+    signing_keys: str,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     log_level: str = "DEBUG",
@@ -64,7 +65,7 @@ def start_linkserver(
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ACTION_LINKS_")},
         "ACTION_LINKS_DATABASE_URL": database_url,
-        "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
+        "ACTION_LINKS_SIGNING_KEYS": signing_keys,
         "ACTION_LINKS_CAMUNDA_URL": camunda_url,
         "ACTION_LINKS_PUBLIC_URL": base_url,
         "ACTION_LINKS_LISTEN": f"127.0.0.1:{port}",
@@ -96,11 +97,19 @@ def running_linkserver(
     database_url: str,
     camunda_url: str,
     *,
+    signing_keys: str,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     log_level: str = "DEBUG",
 ) -> Iterator[LinkServerProcess]:
-    server = start_linkserver(database_url, camunda_url, port=port, env=env, log_level=log_level)
+    server = start_linkserver(
+        database_url,
+        camunda_url,
+        signing_keys=signing_keys,
+        port=port,
+        env=env,
+        log_level=log_level,
+    )
     try:
         yield server
     finally:

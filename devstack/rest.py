@@ -1,4 +1,5 @@
-"""A few calls to the engine REST API, for tests to arrange and to check what Camunda holds."""
+"""A few calls to the engine REST API: to deploy and start processes, and for tests to check
+what Camunda holds."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from typing import Any
 
 import httpx
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from devstack import ROOT
+
+EXAMPLES = ROOT / "examples"
 
 
 class EngineRest:
     def __init__(self, base_url: str, auth: tuple[str, str] | None = None) -> None:
         self.base_url = base_url
-        # ``auth``: basic auth, for an engine with authorization on (tests/authz.py).
+        # ``auth``: basic auth, for an engine with authorization on (tests/support/authz.py).
         self.http = httpx.Client(base_url=base_url, timeout=30, auth=auth)
 
     def close(self) -> None:

@@ -10,15 +10,16 @@ from prometheus_client import generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from linkserver import metrics
-from tests.harness import Harness
+from tests.support.harness import Harness
 from tokenstore.tables import audit_events, redemptions
 
 
 async def metric(h: Harness, name: str, labels: str = "") -> float:
-    """One sample of the link server's metrics, as its admin listener's ``/metrics`` shows them
-    (``labels`` as written there, e.g. ``result="refused"``). The harness serves the app in this
-    process, so the registry is read directly; ``h`` names whose metrics are meant."""
-    del h
+    """One sample of ``/metrics`` (``labels`` as written there, e.g. ``result="refused"``).
+
+    The page is served by the admin listener, which the in-process harness does not start;
+    it is the text of the link server's registry, read here in the same process.
+    """
     text = generate_latest(metrics.REGISTRY).decode()
     selector = re.escape(name + (f"{{{labels}}}" if labels else ""))
     found = re.search(rf"^{selector} ([0-9.e+-]+)$", text, re.M)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.camunda_rest import EngineRest
+from devstack.rest import EngineRest
 
 ADMIN = ("demo", "demo")  # the test engine's camunda-admin (application.yaml)
 PROCESS_DEFINITION = 6

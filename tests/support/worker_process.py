@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SIGNING_KEYS
+from devstack import ROOT
+from tests.support.keys import SIGNING_KEYS
 
-ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "ACTION_LINKS_"
 READY_LINE = "serving issue-token, revoke-tokens"
 START_TIMEOUT_S = 30.0

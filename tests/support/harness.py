@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devstack.rest import EngineRest
 from linkserver.app import create_admin_app, create_app
 from linkserver.server import make_runner, start_site
 from linkserver.settings import LinkServerSettings
-from tests.camunda_rest import EngineRest
+from tests.support.bpmn import model_xml
 from tokenstore import issuing
 from tokenstore.model import ActionSpec, IssuedGroup, IssueRequest
 from tokenstore.settings import Settings
@@ -28,24 +29,7 @@ from tokenstore.tokens import Keyring
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
-WAIT_FOR_DECISION = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="wait-defs"
-    targetNamespace="http://example.com/action-links">
-  <bpmn:message id="decisionMsg" name="decision"/>
-  <bpmn:process id="wait-for-decision" isExecutable="true" camunda:historyTimeToLive="P1D">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="gate"/>
-    <bpmn:userTask id="gate" name="Hold before waiting"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="gate" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:messageEventDefinition messageRef="decisionMsg"/>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+WAIT_FOR_DECISION = model_xml("wait-for-decision")
 AMOUNT = {
     "type": "object",
     "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": 500, "title": "Amount"}},
@@ -171,3 +155,14 @@ async def wait_until(check: Any, timeout_s: float = 30, what: str = "condition")
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+# A multi-use action of the ``reminders`` model (tests/support/models/reminders.bpmn).
+REMIND = ActionSpec("remind", "Remind me", {"remind": TypedValue("Boolean", True)}, max_uses=3)
+
+
+async def reminder_link(h: Harness) -> tuple[str, str]:
+    """Start a ``reminders`` instance and issue it a multi-use Remind link: (instance, token)."""
+    pid = await asyncio.to_thread(h.rest.start, "reminders")
+    issued = await h.issue(pid, actions=(REMIND,), exclusive=False, message_name="remind-me")
+    return pid, issued.tokens["remind"]
