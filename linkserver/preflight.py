@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import aiohttp
 
+from tokenstore import preflight
 from tokenstore.preflight import (
     PROCESS_DEFINITIONS,
     PROCESS_INSTANCES,
+    Get,
+    Needs,
     Reply,
-    Report,
     Requirement,
     Unreachable,
-    check_database,
-    check_engine,
     grant,
 )
 from tokenstore.settings import Settings
@@ -48,7 +49,11 @@ REQUIREMENTS = (
 )
 
 
-async def run_checks(settings: Settings, *, database: bool) -> Report:
+NEEDS = Needs("link server", READS, REQUIREMENTS)
+
+
+@asynccontextmanager
+async def _engine_get(settings: Settings) -> AsyncIterator[Get]:
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     async with aiohttp.ClientSession(
         headers=settings.camunda_headers(), timeout=timeout
@@ -66,21 +71,14 @@ async def run_checks(settings: Settings, *, database: bool) -> Report:
                 body = None
             return Reply(response.status, body)
 
-        findings = await check_engine(
-            get, settings.camunda_url, settings.camunda_user, READS, REQUIREMENTS
-        )
-    if database:
-        findings = (*await check_database(settings.database_url), *findings)
-    return Report(findings)
+        yield get
 
 
 async def log_checks(settings: Settings) -> None:
     """At start: say what is missing, then serve anyway (an engine may come up later)."""
-    (await run_checks(settings, database=False)).log(log, "link server")
+    await preflight.log_checks(_engine_get, settings, NEEDS, log)
 
 
 async def check_command(settings: Settings) -> int:
     """``action-links serve --check``: the database and the engine, then an exit code."""
-    report = await run_checks(settings, database=True)
-    report.log(log, "link server")
-    return int(report.exit_code)
+    return await preflight.check_command(_engine_get, settings, NEEDS, log)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from tokenstore.db import Database
 from tokenstore.errors import StoreUnavailable
 from tokenstore.exitcodes import ExitCode
+from tokenstore.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,44 @@ async def check_database(database_url: str) -> tuple[Finding, ...]:
     finally:
         await db.dispose()
     return ()
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one daemon will ask of the engine: harmless reads, then the permissions."""
+
+    daemon: str
+    reads: tuple[tuple[str, Mapping[str, str]], ...]
+    requirements: tuple[Requirement, ...]
+
+
+# Each daemon opens its own HTTP client and hands over a ``Get`` for the checks' duration.
+Connect = Callable[[Settings], AbstractAsyncContextManager[Get]]
+
+
+async def run_checks(
+    connect: Connect, settings: Settings, needs: Needs, *, database: bool
+) -> Report:
+    async with connect(settings) as get:
+        findings = await check_engine(
+            get, settings.camunda_url, settings.camunda_user, needs.reads, needs.requirements
+        )
+    if database:
+        findings = (*await check_database(settings.database_url), *findings)
+    return Report(findings)
+
+
+async def log_checks(
+    connect: Connect, settings: Settings, needs: Needs, logger: logging.Logger
+) -> None:
+    """At start: say what is missing, then serve anyway (an engine may come up later)."""
+    (await run_checks(connect, settings, needs, database=False)).log(logger, needs.daemon)
+
+
+async def check_command(
+    connect: Connect, settings: Settings, needs: Needs, logger: logging.Logger
+) -> int:
+    """``--check``: the database and the engine, then an exit code."""
+    report = await run_checks(connect, settings, needs, database=True)
+    report.log(logger, needs.daemon)
+    return int(report.exit_code)

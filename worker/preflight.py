@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import httpx
 
+from tokenstore import preflight
 from tokenstore.preflight import (
     PROCESS_DEFINITIONS,
     PROCESS_INSTANCES,
+    Get,
+    Needs,
     Reply,
-    Report,
     Requirement,
     Unreachable,
-    check_database,
-    check_engine,
     grant,
 )
 from tokenstore.settings import Settings
@@ -40,7 +41,11 @@ REQUIREMENTS = (
 )
 
 
-async def run_checks(settings: Settings, *, database: bool) -> Report:
+NEEDS = Needs("worker", READS, REQUIREMENTS)
+
+
+@asynccontextmanager
+async def _engine_get(settings: Settings) -> AsyncIterator[Get]:
     async with httpx.AsyncClient(headers=settings.camunda_headers(), timeout=TIMEOUT_S) as http:
 
         async def get(path: str, params: Mapping[str, str]) -> Reply | Unreachable:
@@ -54,21 +59,14 @@ async def run_checks(settings: Settings, *, database: bool) -> Report:
                 body = None
             return Reply(response.status_code, body)
 
-        findings = await check_engine(
-            get, settings.camunda_url, settings.camunda_user, READS, REQUIREMENTS
-        )
-    if database:
-        findings = (*await check_database(settings.database_url), *findings)
-    return Report(findings)
+        yield get
 
 
 async def log_checks(settings: Settings) -> None:
     """At start: say what is missing, then serve anyway (an engine may come up later)."""
-    (await run_checks(settings, database=False)).log(log, "worker")
+    await preflight.log_checks(_engine_get, settings, NEEDS, log)
 
 
 async def check_command(settings: Settings) -> int:
     """``action-links worker --check``: the database and the engine, then an exit code."""
-    report = await run_checks(settings, database=True)
-    report.log(log, "worker")
-    return int(report.exit_code)
+    return await preflight.check_command(_engine_get, settings, NEEDS, log)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
@@ -13,13 +14,19 @@ from tokenstore.preflight import (
     PROCESS_INSTANCES,
     Finding,
     Get,
+    Needs,
     Reply,
     Report,
     Requirement,
     Unreachable,
+    check_command,
     check_engine,
     grant,
+    log_checks,
 )
+from tokenstore.settings import Settings
+
+KEYS = "k1:test-secret-key-0123456789abcdef"
 
 URL = "http://engine.test/engine-rest"
 READS: tuple[tuple[str, Mapping[str, str]], ...] = (("/process-instance/count", {}),)
@@ -107,3 +114,34 @@ def test_the_worst_finding_sets_the_exit_code() -> None:
         )
     )
     assert report.exit_code == ExitCode.DATABASE_UNREACHABLE
+
+
+async def test_check_command_logs_each_finding_and_exits_with_the_worst(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    get, _ = engine(Reply(200, {"count": 0}), set())
+    opened: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def connect(settings: Settings) -> AsyncIterator[Get]:
+        opened.append(settings.camunda_url)
+        yield get
+
+    settings = Settings.from_env(
+        {
+            "ACTION_LINKS_DATABASE_URL": "postgresql://x@127.0.0.1:1/d",
+            "ACTION_LINKS_SIGNING_KEYS": KEYS,
+        }
+    )
+    needs = Needs("test daemon", READS, (EITHER,))
+    with caplog.at_level(logging.INFO):
+        code = await check_command(connect, settings, needs, logging.getLogger("t"))
+    # No Postgres listens on port 1, and one permission is missing: the worse code wins.
+    assert opened == [settings.camunda_url]
+    assert code == ExitCode.DATABASE_UNREACHABLE
+    actions = [getattr(r, "action", None) for r in caplog.records]
+    assert actions == ["preflight_database_unreachable", "preflight_permission_missing"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        await log_checks(connect, settings, Needs("test daemon", READS, ()), logging.getLogger("t"))
+    assert "test daemon start-up check passed" in caplog.text
