@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.rest import EngineRest
@@ -17,7 +15,7 @@ from linkserver.camunda import CamundaClient
 from linkserver.delivery import MAX_CONCURRENT_DELIVERIES, Deliverer
 from linkserver.retry import Delivered, DeliveryPolicy
 from tests.support.faultproxy import Fault, FaultProxy, Rule
-from tests.support.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
+from tests.support.harness import WAIT_FOR_DECISION, Harness, page, wait_until
 from tests.support.observe import answer_rows
 from tokenstore import answering, tokens
 from tokenstore.db import Database
@@ -26,22 +24,6 @@ from tokenstore.tokens import Keyring
 from tokenstore.types import RedemptionId
 
 MESSAGE = r"/message$"
-
-
-@pytest.fixture
-async def harness(
-    database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
-) -> AsyncIterator[Harness]:
-    async with serving(
-        database_url,
-        db,
-        engine_rest,
-        keyring,
-        proxy.url,
-        {"wait-for-decision": WAIT_FOR_DECISION},
-        correlation_timeout=dt.timedelta(seconds=1),
-    ) as h:
-        yield h
 
 
 async def test_more_clicks_than_slots_all_get_a_page_and_arrive_once(

@@ -7,7 +7,6 @@ every click that got "received" ends delivered or undeliverable: never lost, nev
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import aiohttp
@@ -22,7 +21,6 @@ from tests.support.harness import (
     Harness,
     link_server,
     page,
-    serving,
     settings_for,
     wait_until,
 )
@@ -30,22 +28,6 @@ from tokenstore.tables import audit_events, redemptions
 from tokenstore.tokens import Keyring
 
 MESSAGE = r"/message$"
-
-
-@pytest.fixture
-async def harness(
-    database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
-) -> AsyncIterator[Harness]:
-    async with serving(
-        database_url,
-        db,
-        engine_rest,
-        keyring,
-        proxy.url,
-        {"wait-for-decision": WAIT_FOR_DECISION},
-        correlation_timeout=dt.timedelta(seconds=1),
-    ) as h:
-        yield h
 
 
 async def _state(h: Harness, token: str) -> str:

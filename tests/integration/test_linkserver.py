@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from devstack.rest import EngineRest
 from linkserver.security import SECURITY_HEADERS
 from tests.support.harness import (
     WAIT_FOR_DECISION,
     Harness,
     link_and_admin_server,
-    link_server,
     page,
     settings_for,
 )
@@ -28,15 +24,8 @@ from tokenstore.variables import TypedValue
 
 
 @pytest.fixture
-async def harness(
-    database_url: str, db: AsyncEngine, camunda_url: str, engine_rest: EngineRest, keyring: Keyring
-) -> AsyncIterator[Harness]:
-    engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    async with (
-        link_server(settings_for(database_url, keyring, camunda_url)) as base,
-        aiohttp.ClientSession() as http,
-    ):
-        yield Harness(base, http, db, engine_rest, keyring)
+def harness(direct_harness: Harness) -> Harness:
+    return direct_harness
 
 
 async def test_get_and_head_show_the_link_and_change_nothing(harness: Harness) -> None:

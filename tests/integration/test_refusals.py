@@ -4,42 +4,21 @@ unreachable, busy or misconfigured never ends an answer. Real engine behind the 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from devstack.rest import EngineRest
 from linkserver.retry import MAX_REFUSED_ATTEMPTS
 from tests.support.faultproxy import Fault, FaultProxy, Rule
-from tests.support.harness import WAIT_FOR_DECISION, Harness, page, serving, wait_until
+from tests.support.harness import Harness, page, wait_until
 from tests.support.observe import answer_rows, audit_rows, metric
 from tokenstore.model import ActionSpec
-from tokenstore.tokens import Keyring
 from tokenstore.variables import TypedValue
 
 MESSAGE = r"/message$"
 MARKER_LOOKUP = r"/history/variable-instance/count$"
 # 2,001 emoji are 4,002 UTF-16 units: more than the engine's text column holds (4,000).
 TOO_LONG = "\U0001f600" * 2001
-
-
-@pytest.fixture
-async def harness(
-    database_url: str, db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
-) -> AsyncIterator[Harness]:
-    async with serving(
-        database_url,
-        db,
-        engine_rest,
-        keyring,
-        proxy.url,
-        {"wait-for-decision": WAIT_FOR_DECISION},
-        correlation_timeout=dt.timedelta(seconds=1),
-    ) as h:
-        yield h
 
 
 async def _states(h: Harness) -> list[str]:
