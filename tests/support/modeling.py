@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELING = ROOT / "tests" / "modeling"
 TEMPLATES_DIR = ROOT / "examples" / "element-templates"
 EXAMPLES_DIR = ROOT / "examples"
-INSTALL_HINT = "install them with: npm ci --prefix tests/modeling (.ci/run does it)"
+INSTALL_HINT = "install them with: (cd tests/modeling && npm ci) (.ci/run does it)"
 NODE_TIMEOUT_S = 120
 
 
