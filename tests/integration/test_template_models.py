@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.rest import EngineRest
-from tests.integration.test_worker_topics import PUBLIC_URL, fetch_own, settings_for
+from tests.support.keys import SIGNING_KEYS
 from tests.support.modeling import template_files
 from tests.support.worker_process import link_rows
 from tokenstore.db import Database
@@ -22,9 +23,11 @@ from worker.daemon import Worker
 from worker.engine import EngineClient
 from worker.outcome import Complete
 from worker.settings import WorkerSettings
+from worker.task import Task
 from worker.topics import Context
 
 KEY = "template_correlation_keys"
+PUBLIC_URL = "https://links.example.test"
 
 
 def issue_template() -> dict[str, Any]:
@@ -79,13 +82,46 @@ def model_from_template(choices: dict[str, str]) -> str:
 
 @pytest.fixture
 def settings(database_url: str, camunda_url: str) -> WorkerSettings:
-    return settings_for(database_url, camunda_url)
+    return WorkerSettings.from_env(
+        {
+            "ACTION_LINKS_DATABASE_URL": database_url,
+            "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
+            "ACTION_LINKS_CAMUNDA_URL": camunda_url,
+            "ACTION_LINKS_PUBLIC_URL": PUBLIC_URL,
+            "ACTION_LINKS_WORKER_ID": f"it-{uuid.uuid4().hex[:8]}",
+            "ACTION_LINKS_LONG_POLL": "PT1S",
+        }
+    )
 
 
 @pytest.fixture
 async def client(settings: WorkerSettings) -> AsyncIterator[EngineClient]:
     async with httpx.AsyncClient() as http:
         yield EngineClient(settings, http)
+
+
+async def fetch_issue_task(client: EngineClient, business_key: str) -> Task:
+    """Fetch and lock the issue-token task of one instance (by its unique business key)."""
+    body = {
+        "workerId": client.worker_id,
+        "maxTasks": 1,
+        "topics": [
+            {
+                "topicName": "issue-token",
+                "lockDuration": 60_000,
+                "businessKey": business_key,
+                "localVariables": True,
+                "deserializeValues": False,
+            }
+        ],
+    }
+    for _ in range(50):
+        response = await client._http.post(client.fetch_and_lock_url, json=body)
+        response.raise_for_status()
+        if items := response.json():
+            return Task.from_json(items[0])
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no issue-token task for business key {business_key}")
 
 
 async def test_the_correlation_keys_choice_issues_links_bound_to_the_key(
@@ -100,13 +136,14 @@ async def test_the_correlation_keys_choice_issues_links_bound_to_the_key(
     choices = {"correlateBy": "correlationKeys", "resultStringVariable": "actionLinksText"}
     engine_rest.deploy_xml(KEY, model_from_template(choices))
     order_id = f"order-{uuid.uuid4().hex[:8]}"
+    business_key = f"it-{uuid.uuid4().hex}"
     instance = engine_rest.start(
-        KEY, {"orderId": {"type": "String", "value": order_id}}, f"it-{uuid.uuid4().hex}"
+        KEY, {"orderId": {"type": "String", "value": order_id}}, business_key
     )
     started.append(instance)
     worker = Worker(settings, client, Context(Database(db), client, keyring, PUBLIC_URL))
 
-    outcome = await worker.process(await fetch_own(client, engine_rest, instance))
+    outcome = await worker.process(await fetch_issue_task(client, business_key))
 
     assert isinstance(outcome, Complete)
     assert engine_rest.incidents(instance) == []
