@@ -42,6 +42,8 @@ class OutputNames:
     link_prefix: str = "link_"
     expires_at: str = "actionLinksExpireAt"
     group_id: str = "actionLinkGroupId"
+    # The link map again as plain text, for tools that show Json variables awkwardly.
+    links_text: str | None = None
 
     def link_variable(self, action: str) -> str:
         # "pay-now" would read as a subtraction in ${link_pay-now}: use link_pay_now.
@@ -195,8 +197,11 @@ def parse_outputs(
         link_prefix=taskvariables.string(variables, "linkVariablePrefix") or defaults.link_prefix,
         expires_at=_output(variables, "expiresAtVariable", defaults.expires_at),
         group_id=_output(variables, "groupIdVariable", defaults.group_id),
+        links_text=_optional_output(variables, "resultStringVariable"),
     )
     names = [outputs.links, outputs.expires_at, outputs.group_id]
+    if outputs.links_text is not None:
+        names.append(outputs.links_text)
     for spec in actions:
         names.append(
             taskvariables.variable_name(
@@ -213,10 +218,17 @@ def _output(variables: Mapping[str, Mapping[str, Any]], name: str, default: str)
     return taskvariables.variable_name(taskvariables.string(variables, name, default), name)
 
 
+def _optional_output(variables: Mapping[str, Mapping[str, Any]], name: str) -> str | None:
+    # An empty Modeler field means "do not write it".
+    text = taskvariables.string(variables, name)
+    return None if text is None else taskvariables.variable_name(text, name)
+
+
 def parse_correlation(
     variables: Mapping[str, Mapping[str, Any]], business_key: str | None
 ) -> tuple[CorrelateBy, tuple[str, ...]]:
-    text = taskvariables.string(variables, "correlateBy") or CorrelateBy.PROCESS_INSTANCE.value
+    chosen = taskvariables.string(variables, "correlateBy")
+    text = chosen or CorrelateBy.PROCESS_INSTANCE.value
     try:
         correlate_by = CorrelateBy(text)
     except ValueError as exc:
@@ -230,7 +242,11 @@ def parse_correlation(
             "correlateBy correlationKeys needs correlationKeys: process variable names, e.g. billId"
         )
     if correlate_by is not CorrelateBy.CORRELATION_KEYS and keys:
-        raise ModelingError("correlationKeys is set, so set correlateBy to correlationKeys too")
+        if not chosen:
+            raise ModelingError("correlationKeys is set, so set correlateBy to correlationKeys too")
+        # The element template always shows the keys field (Camunda 7 templates cannot hide
+        # it): a modeler who picked another correlation style means that style.
+        keys = []
     if correlate_by is CorrelateBy.BUSINESS_KEY and not business_key:
         raise ModelingError(
             "correlateBy businessKey, but this process instance has no business key"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from tokenstore import issuing, revocation
 from tokenstore.db import Database
 from tokenstore.model import IssuedGroup
-from tokenstore.tokens import Keyring
+from tokenstore.tokens import Keyring, mint
 from tokenstore.types import utcnow
-from tokenstore.variables import TypedValue, format_date
+from tokenstore.variables import MAX_STRING_UTF16_UNITS, TypedValue, format_date, utf16_units
 from worker import metrics
 from worker.engine import EngineClient
 from worker.errors import ModelingError
@@ -52,6 +52,21 @@ def link_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/l/{token}"
 
 
+def links_text(urls: Mapping[str, str]) -> str:
+    return json.dumps(urls)
+
+
+def check_links_text_fits(actions: list[str], url_chars: int, variable: str) -> None:
+    """Refuse, before issuing, a link map too long for the String variable it would fill."""
+    units = utf16_units(links_text({name: "x" * url_chars for name in actions}))
+    if units > MAX_STRING_UTF16_UNITS:
+        raise ModelingError(
+            f"resultStringVariable {variable}: the link map would be {units} characters, more "
+            f"than the {MAX_STRING_UTF16_UNITS} a String variable holds; leave it empty and "
+            "read the Json resultVariable, or use fewer actions"
+        )
+
+
 def issue_outputs(
     outputs: OutputNames, issued: IssuedGroup, order: list[str], public_url: str
 ) -> Outputs:
@@ -64,6 +79,8 @@ def issue_outputs(
     }
     for name, url in urls.items():
         variables[outputs.link_variable(name)] = TypedValue("String", url)
+    if outputs.links_text is not None:
+        variables[outputs.links_text] = TypedValue("String", links_text(urls))
     return variables
 
 
@@ -71,6 +88,11 @@ async def issue_token(task: Task, ctx: Context) -> Outputs:
     now = ctx.clock()
     spec = parse_issue(task, now)
     request = spec.request
+    if spec.outputs.links_text is not None:
+        # Every token has the same length, so one minted now measures them all.
+        url_chars = len(link_url(ctx.public_url, mint(ctx.keyring).token))
+        order = [action.name for action in request.actions]
+        check_links_text_fits(order, url_chars, spec.outputs.links_text)
     if spec.correlation_key_names:
         values = await ctx.client.process_variables(
             task.process_instance_id, spec.correlation_key_names

@@ -1,82 +1,168 @@
-"""The Modeler element templates in examples/ produce tasks the worker accepts as they are."""
+"""The Modeler element templates produce tasks the worker accepts, whatever a modeler picks.
+
+Camunda 7 templates cannot hide a field for one dropdown choice (schema 0.22.1 has no
+`condition`), so every field is always written: the defaults plus any one dropdown choice
+must make a task the worker's parser accepts.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from tests.support.modeling import template_files
 from tokenstore.types import CorrelateBy, ExternalTaskId, ProcessInstanceId
-from worker.parsing import parse_issue, parse_revoke
+from tokenstore.variables import TypedValue
+from worker.parsing import bind_correlation_keys, parse_issue, parse_revoke
 from worker.task import Task
+from worker.topics import HANDLERS
 
-TEMPLATES = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "examples/element-templates/action-links.json"
-    ).read_text()
-)
+TEMPLATES: list[dict[str, Any]] = [
+    template for path in template_files() for template in json.loads(path.read_text())
+]
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
 
+# What each topic reads (worker/parsing.py); a template must offer every one of them.
+TOPIC_INPUTS = {
+    "issue-token": {
+        "messageName",
+        "actions",
+        "ttl",
+        "description",
+        "exclusive",
+        "correlateBy",
+        "correlationKeys",
+        "resultVariable",
+        "resultStringVariable",
+        "linkVariablePrefix",
+        "expiresAtVariable",
+        "groupIdVariable",
+    },
+    "revoke-tokens": {"groupId", "actions", "resultVariable"},
+}
+# Parses a task as the topic's handler does before any I/O; raises ModelingError if refused.
+PARSERS: dict[str, Callable[[Task], object]] = {
+    "issue-token": lambda task: parse_issue(task, NOW),
+    "revoke-tokens": parse_revoke,
+}
 
-def _template(topic: str) -> dict[str, Any]:
-    (found,) = [
-        t
-        for t in TEMPLATES
-        if any(
-            p["binding"].get("name") == "camunda:topic" and p["value"] == topic
-            for p in t["properties"]
-        )
+
+def topic_of(template: dict[str, Any]) -> str:
+    (topic,) = [
+        p["value"] for p in template["properties"] if p["binding"].get("name") == "camunda:topic"
     ]
-    return dict(found)
+    return str(topic)
 
 
-def _task(template: dict[str, Any], **overrides: str) -> Task:
-    """A task as the engine would hand it out once the template is applied with its defaults."""
-    inputs = {
-        p["binding"]["name"]: p.get("value", "")
-        for p in template["properties"]
-        if p["binding"]["type"] == "camunda:inputParameter"
-    }
-    inputs.update(overrides)
+def inputs(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in template["properties"] if p["binding"]["type"] == "camunda:inputParameter"]
+
+
+def template_for(topic: str) -> dict[str, Any]:
+    (found,) = [t for t in TEMPLATES if topic_of(t) == topic]
+    return found
+
+
+def task_from(template: dict[str, Any], **choices: str) -> Task:
+    """The task the engine hands out once the template is applied, defaults plus choices."""
+    values: dict[str, str] = {}
+    for prop in inputs(template):
+        value = choices.get(prop["binding"]["name"], prop.get("value", ""))
+        # The Modeler leaves an empty optional input out; any other field is written as is.
+        if prop.get("optional") and value == "":
+            continue
+        values[prop["binding"]["name"]] = value
     return Task(
         id=ExternalTaskId("t-1"),
-        topic="x",
+        topic=topic_of(template),
         process_instance_id=ProcessInstanceId("p-1"),
         activity_id="Issue",
         business_key="order-1",
-        variables={name: {"type": "String", "value": value} for name, value in inputs.items()},
+        variables={name: {"type": "String", "value": value} for name, value in values.items()},
     )
 
 
+def every_choice() -> Iterator[Any]:
+    for template in TEMPLATES:
+        yield pytest.param(template, {}, id=f"{template['id']}-defaults")
+        for prop in inputs(template):
+            if prop["type"] == "Dropdown":
+                name = prop["binding"]["name"]
+                for choice in prop["choices"]:
+                    choice_id = f"{template['id']}-{name}={choice['value']}"
+                    yield pytest.param(template, {name: choice["value"]}, id=choice_id)
+
+
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t["id"])
-def test_templates_make_external_tasks(template: dict[str, Any]) -> None:
+def test_templates_make_external_tasks_of_a_served_topic(template: dict[str, Any]) -> None:
     hidden = {
         p["binding"]["name"]: p["value"] for p in template["properties"] if p["type"] == "Hidden"
     }
     assert hidden["camunda:type"] == "external"
-    assert hidden["camunda:topic"] in ("issue-token", "revoke-tokens")
+    assert hidden["camunda:topic"] in HANDLERS
     assert template["elementType"]["value"] == "bpmn:ServiceTask"
 
 
-def test_issue_template_defaults_are_a_valid_request() -> None:
-    spec = parse_issue(_task(_template("issue-token")), NOW)
+def test_every_topic_the_worker_serves_has_a_template() -> None:
+    assert {topic_of(t) for t in TEMPLATES} == set(HANDLERS)
+
+
+@pytest.mark.parametrize("topic", sorted(HANDLERS))
+def test_a_template_offers_every_input_its_topic_reads(topic: str) -> None:
+    assert topic in TOPIC_INPUTS, f"list the inputs {topic} reads in TOPIC_INPUTS"
+    offered = {p["binding"]["name"] for p in inputs(template_for(topic))}
+    assert offered == TOPIC_INPUTS[topic]
+
+
+@pytest.mark.parametrize(("template", "choices"), list(every_choice()))
+def test_defaults_and_every_dropdown_choice_make_a_task_the_worker_accepts(
+    template: dict[str, Any], choices: dict[str, str]
+) -> None:
+    topic = topic_of(template)
+    assert topic in PARSERS, f"add the parser of {topic} to PARSERS"
+    assert PARSERS[topic](task_from(template, **choices)) is not None
+
+
+def test_issue_template_defaults() -> None:
+    spec = parse_issue(task_from(template_for("issue-token")), NOW)
     assert [a.name for a in spec.request.actions] == ["approve", "deny"]
     assert spec.request.ttl == dt.timedelta(days=7)
     assert spec.request.exclusive is True
     assert spec.request.correlate_by is CorrelateBy.PROCESS_INSTANCE
+    # The keys field always carries its default; it only counts with "Correlation keys".
+    assert spec.correlation_key_names == ()
+    assert spec.outputs.links == "actionLinks"
+    assert spec.outputs.links_text is None
 
 
-@pytest.mark.parametrize("choice", ["processInstance", "businessKey"])
+@pytest.mark.parametrize("choice", [c.value for c in CorrelateBy])
 def test_every_correlation_choice_is_understood(choice: str) -> None:
-    spec = parse_issue(_task(_template("issue-token"), correlateBy=choice), NOW)
+    spec = parse_issue(task_from(template_for("issue-token"), correlateBy=choice), NOW)
     assert spec.request.correlate_by.value == choice
 
 
+def test_the_correlation_keys_choice_binds_the_default_key() -> None:
+    template = template_for("issue-token")
+    spec = parse_issue(task_from(template, correlateBy="correlationKeys"), NOW)
+    assert spec.correlation_key_names == ("orderId",)
+    request = bind_correlation_keys(spec, {"orderId": {"type": "String", "value": "o-7"}})
+    assert request.correlation_keys == {"orderId": TypedValue("String", "o-7")}
+
+
+def test_the_string_link_map_is_written_when_named() -> None:
+    spec = parse_issue(
+        task_from(template_for("issue-token"), resultStringVariable="actionLinksText"), NOW
+    )
+    assert spec.outputs.links_text == "actionLinksText"
+
+
 def test_revoke_template_default_revokes_everything() -> None:
-    spec = parse_revoke(_task(_template("revoke-tokens")))
+    spec = parse_revoke(task_from(template_for("revoke-tokens")))
     assert spec.actions is None and spec.group_id is None
-    narrowed = parse_revoke(_task(_template("revoke-tokens"), actions="pay-now, schedule"))
+    assert spec.result_variable == "revokedCount"
+    narrowed = parse_revoke(task_from(template_for("revoke-tokens"), actions="pay-now, schedule"))
     assert narrowed.actions == ("pay-now", "schedule")

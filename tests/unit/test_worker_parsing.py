@@ -328,7 +328,32 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
         {"linkVariablePrefix": string("9-")},
         "linkVariablePrefix + name: '9-approve' is not a usable variable name",
     ),
+    (
+        "bad string output",
+        {"resultStringVariable": string("links text")},
+        "resultStringVariable: 'links text' is not a usable variable name",
+    ),
+    (
+        "string output clash",
+        {"resultStringVariable": string("actionLinks")},
+        "two outputs would both be written to the variable actionLinks",
+    ),
 ]
+
+
+@pytest.mark.parametrize("choice", ["processInstance", "businessKey"])
+def test_keys_are_ignored_when_another_correlation_is_chosen(choice: str) -> None:
+    # The element template always writes its keys field; the chosen style is what counts.
+    spec = parse_issue(task(correlateBy=string(choice), correlationKeys=string("billId")), NOW)
+    assert spec.request.correlate_by.value == choice
+    assert spec.correlation_key_names == ()
+
+
+def test_the_link_map_can_also_be_a_string_variable() -> None:
+    assert parse_issue(task(), NOW).outputs.links_text is None
+    assert parse_issue(task(resultStringVariable=string(" ")), NOW).outputs.links_text is None
+    spec = parse_issue(task(resultStringVariable=string("linksText")), NOW)
+    assert spec.outputs.links_text == "linksText"
 
 
 @pytest.mark.parametrize(
