@@ -38,6 +38,8 @@ link_groups = sa.Table(
     sa.Column("correlate_by", sa.Text, nullable=False),
     sa.Column("correlation_keys", pg.JSONB, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("description", sa.Text),
+    # Who the links were sent to (an address or a user id), as the model named them.
+    sa.Column("recipient", sa.Text),
     sa.Column("exclusive", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", TZ, nullable=False),
     sa.Column("expires_at", TZ, nullable=False),

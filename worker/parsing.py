@@ -31,6 +31,8 @@ MAX_ACTIONS = 20
 MAX_LABEL_CHARS = 200
 MAX_USES = 1000
 MAX_MESSAGE_NAME_CHARS = 255
+# An email address is at most 254 characters (RFC 5321); a user id is shorter still.
+MAX_RECIPIENT_CHARS = 254
 ACTION_KEYS = ("name", "label", "variables", "input", "maxUses")
 
 
@@ -89,8 +91,24 @@ def parse_issue(task: Task, now: dt.datetime) -> IssueSpec:
         correlate_by=correlate_by,
         description=_description(variables),
         exclusive=taskvariables.boolean(variables, "exclusive", default=True),
+        recipient=parse_recipient(variables),
     )
     return IssueSpec(request, outputs, key_names)
+
+
+def parse_recipient(variables: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Who the links are for: an address or a user id, one line of text; blank means nobody."""
+    text = taskvariables.string(variables, "recipient")
+    if text is None:
+        return None
+    if len(text) > MAX_RECIPIENT_CHARS:
+        raise ModelingError(f"recipient may hold at most {MAX_RECIPIENT_CHARS} characters")
+    if any(c.isspace() for c in text):
+        raise ModelingError(
+            f"recipient {text[:40]!r} must be one address or user id, "
+            "e.g. anna@example.com or anna, without spaces"
+        )
+    return text
 
 
 def parse_ttl(text: str, now: dt.datetime) -> dt.timedelta:

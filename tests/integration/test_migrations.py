@@ -95,4 +95,4 @@ def test_plain_alembic_command_line_works(database_url: str) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "0002 (head)" in result.stdout
+    assert "0003 (head)" in result.stdout
