@@ -218,7 +218,8 @@ def read(
     make: Callable[..., T], variables: Iterable[Variable], environ: Mapping[str, str] | None
 ) -> T:
     """``make(**fields)`` from the variables that are set; the one reader of every setting."""
-    env = resolved_environment(environ)
+    variables = tuple(variables)
+    env = resolved_environment(environ, variables)
     values: dict[str, object] = {}
     for variable in variables:
         value = (env.get(variable.env_name) or "").strip()
@@ -266,10 +267,17 @@ def _read_secret_file(name: str, path: str) -> str:
     return content.removesuffix("\n").removesuffix("\r")
 
 
-def resolved_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment with every ``ACTION_LINKS_<SECRET>_FILE`` replaced by the file's text."""
+def resolved_environment(
+    environ: Mapping[str, str] | None = None, variables: Iterable[Variable] = ()
+) -> dict[str, str]:
+    """The environment with every ``ACTION_LINKS_<SECRET>_FILE`` replaced by the file's text.
+
+    The shared secrets always; a daemon's own (``variables``, e.g. the worker's SMTP password)
+    when its reader passes them.
+    """
     env = dict(os.environ if environ is None else environ)
-    for variable in VARIABLES:
+    table = {v.env_name: v for v in (*VARIABLES, *variables)}
+    for variable in table.values():
         file_name = variable.env_name + FILE_SUFFIX
         path = env.pop(file_name, None) if variable.secret else None
         if path is None:

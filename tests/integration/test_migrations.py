@@ -13,7 +13,7 @@ from psycopg import sql
 from devstack import ROOT
 from devstack.postgres import alembic_config
 
-TABLES = {"link_groups", "links", "redemptions", "audit_events"}
+TABLES = {"link_groups", "links", "redemptions", "audit_events", "sends"}
 
 
 def _tables(url: str) -> set[str]:

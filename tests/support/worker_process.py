@@ -160,7 +160,7 @@ def database_text(database_url: str) -> str:
     """All rows of the link tables as JSON text, to search for things that must not be there."""
     import psycopg
 
-    tables = ("link_groups", "links", "redemptions", "audit_events")
+    tables = ("link_groups", "links", "redemptions", "audit_events", "sends")
     with psycopg.connect(database_url) as conn:
         return "\n".join(
             str(row[0])
