@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
@@ -25,6 +26,10 @@ from tokenstore.tokens import Keyring
 PREFIX = "ACTION_LINKS_"
 FILE_SUFFIX = "_FILE"
 MAX_PORT = 65535
+# The worker's webhook receivers, one family per name a model may use (worker/webhook.py).
+WEBHOOK_VARIABLE = re.compile(
+    rf"^{PREFIX}WEBHOOK_[A-Z0-9]+(?:_[A-Z0-9]+)*_(?:URL|SECRET|SECRET_FILE)$"
+)
 # Used by the test suite and its fixtures; never warned about.
 TEST_PREFIX = PREFIX + "TEST_"
 
@@ -251,8 +256,16 @@ def unknown_variables(
     return sorted(
         name
         for name in env
-        if name.startswith(PREFIX) and name not in known and not name.startswith(TEST_PREFIX)
+        if name.startswith(PREFIX)
+        and name not in known
+        and not name.startswith(TEST_PREFIX)
+        and not WEBHOOK_VARIABLE.match(name)
     )
+
+
+def read_secret_file(name: str, path: str) -> str:
+    """The text of the secret file ``path`` (given as ``name``), less one trailing newline."""
+    return _read_secret_file(name, path)
 
 
 def _read_secret_file(name: str, path: str) -> str:

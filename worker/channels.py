@@ -9,10 +9,15 @@ sends nothing; one whose first send has an unknown outcome sends the same Messag
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+import uuid
 from collections.abc import Mapping
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from tokenstore import sending, tokens
 from tokenstore.errors import InvalidToken
@@ -20,10 +25,10 @@ from tokenstore.model import Group
 from tokenstore.sending import GroupToSend
 from tokenstore.types import GroupId
 from tokenstore.variables import TypedValue
-from worker import letter, mail, taskvariables
+from worker import letter, mail, taskvariables, webhook
 from worker.errors import ModelingError
 from worker.letter import Button, Envelope, LetterContent
-from worker.parsing import EmailSpec, parse_email, parse_group_id
+from worker.parsing import parse_email, parse_group_id, parse_webhook
 from worker.task import Task
 
 if TYPE_CHECKING:
@@ -32,7 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_LINKS_EMAIL = "send-links-email"
+SEND_LINKS_WEBHOOK = "send-links-webhook"
 EMAIL_CHANNEL = "email"
+WEBHOOK_CHANNEL = "webhook"
+WEBHOOK_TIMEOUT_S = 10.0
 # What issue-token writes by default; the channel reads them from the process instance.
 LINKS_VARIABLE = "actionLinks"
 GROUP_VARIABLE = "actionLinkGroupId"
@@ -47,8 +55,9 @@ async def send_links_email(task: Task, ctx: Context) -> Outputs:
             "ACTION_LINKS_SMTP_FROM"
         )
     spec = parse_email(task)
-    found = await _group_and_buttons(task, ctx, spec)
-    group, buttons = found
+    found, urls = await _group_and_urls(task, ctx, spec.group_id)
+    group = found.group
+    buttons = tuple(Button(link.label, url) for link, url in zip(found.links, urls, strict=True))
     to = spec.to or (_recipient_address(group),)
     subject = spec.subject or group.description or DEFAULT_SUBJECT
     content = LetterContent(
@@ -97,12 +106,87 @@ async def send_links_email(task: Task, ctx: Context) -> Outputs:
     return outputs
 
 
-async def _group_and_buttons(
-    task: Task, ctx: Context, spec: EmailSpec
-) -> tuple[Group, tuple[Button, ...]]:
-    names = [LINKS_VARIABLE] if spec.group_id else [LINKS_VARIABLE, GROUP_VARIABLE]
+async def send_links_webhook(task: Task, ctx: Context) -> Outputs:
+    spec = parse_webhook(task)
+    hook = ctx.webhooks.get(webhook.variable_name(spec.webhook))
+    if hook is None:
+        raise ModelingError(
+            f"no webhook {spec.webhook!r} is configured for the worker: set "
+            f"ACTION_LINKS_WEBHOOK_{webhook.variable_name(spec.webhook)}_URL and _SECRET"
+        )
+    found, urls = await _group_and_urls(task, ctx, spec.group_id)
+    group = found.group
+    async with ctx.db.transaction() as conn:
+        record = await sending.begin_send(
+            conn, task.id, WEBHOOK_CHANNEL, group.id, str(uuid.uuid4()), ctx.clock()
+        )
+    outputs: Outputs = {spec.result_variable: TypedValue("String", record.message_id)}
+    extra = {"group_id": str(group.id), "delivery_id": record.message_id, "webhook": hook.name}
+    if record.sent:
+        log.info(
+            "%s task %s: webhook %s took delivery %s before; not posting it again",
+            task.topic,
+            task.id,
+            hook.name,
+            record.message_id,
+            extra=task.log_extra("send_skipped", **extra),
+        )
+        return outputs
+    body = json.dumps(webhook_document(task, found, urls, record.message_id)).encode()
+    now = ctx.clock()
+    async with httpx.AsyncClient() as http:
+        status = await webhook.post(
+            http, hook, body, record.message_id, int(now.timestamp()), WEBHOOK_TIMEOUT_S
+        )
+    async with ctx.db.transaction() as conn:
+        await sending.mark_sent(conn, record, ctx.clock(), {"webhook": hook.name, "status": status})
+    log.info(
+        "%s task %s: webhook %s took delivery %s with %d links (HTTP %d, attempt %d)",
+        task.topic,
+        task.id,
+        hook.name,
+        record.message_id,
+        len(urls),
+        status,
+        record.attempts,
+        extra=task.log_extra("sent", status=status, **extra),
+    )
+    return outputs
+
+
+def webhook_document(
+    task: Task, found: GroupToSend, urls: tuple[str, ...], delivery_id: str
+) -> dict[str, Any]:
+    """What a receiver gets: enough to ask the person and answer through the JSON API."""
+    group = found.group
+    actions = []
+    for link, url in zip(found.links, urls, strict=True):
+        action: dict[str, Any] = {"name": link.action, "label": link.label, "url": url}
+        if link.input_schema is not None:
+            action["input"] = dict(link.input_schema)
+        actions.append(action)
+    return {
+        "deliveryId": delivery_id,
+        "group": str(group.id),
+        "messageName": group.message_name,
+        "description": group.description,
+        "recipient": group.recipient,
+        "expiresAt": group.expires_at.astimezone(dt.UTC).isoformat(),
+        "process": {
+            "instanceId": task.process_instance_id,
+            "definitionKey": task.process_definition_key,
+            "businessKey": task.business_key,
+        },
+        "actions": actions,
+    }
+
+
+async def _group_and_urls(
+    task: Task, ctx: Context, chosen: GroupId | None
+) -> tuple[GroupToSend, tuple[str, ...]]:
+    names = [LINKS_VARIABLE] if chosen else [LINKS_VARIABLE, GROUP_VARIABLE]
     values = await ctx.client.process_variables(task.process_instance_id, names)
-    group_id = spec.group_id or _group_variable(values)
+    group_id = chosen or _group_variable(values)
     async with ctx.db.transaction() as conn:
         found = await sending.group_to_send(conn, group_id)
     if found is None:
@@ -112,7 +196,7 @@ async def _group_and_buttons(
         )
     if found.group.process_instance_id != task.process_instance_id:
         raise ModelingError(f"link group {group_id} belongs to another process instance")
-    return found.group, buttons_of(found, values, ctx.keyring)
+    return found, checked_urls(found, values, ctx.keyring)
 
 
 def _group_variable(values: Mapping[str, Any]) -> GroupId:
@@ -125,17 +209,17 @@ def _group_variable(values: Mapping[str, Any]) -> GroupId:
     return group_id
 
 
-def buttons_of(
+def checked_urls(
     found: GroupToSend, values: Mapping[str, Any], keyring: tokens.Keyring
-) -> tuple[Button, ...]:
-    """One button per link, its URL taken from ``actionLinks`` and checked against the group.
+) -> tuple[str, ...]:
+    """The URL of each link, in order, taken from ``actionLinks`` and checked against the group.
 
     A URL that does not verify, or belongs to other links, would send a dead button.
     """
     urls = taskvariables.json_value(values, LINKS_VARIABLE)
     if not isinstance(urls, Mapping):
         raise ModelingError(f"the process has no {LINKS_VARIABLE}: run issue-token first")
-    buttons = []
+    checked = []
     for link in found.links:
         url = urls.get(link.action)
         if not isinstance(url, str):
@@ -149,8 +233,8 @@ def buttons_of(
                 f"{LINKS_VARIABLE} does not hold the current links of group {found.group.id} "
                 "(issued again since, or another group)"
             )
-        buttons.append(Button(link.label, url))
-    return tuple(buttons)
+        checked.append(url)
+    return tuple(checked)
 
 
 def _recipient_address(group: Group) -> str:

@@ -298,6 +298,7 @@ async def run_worker(settings: WorkerSettings) -> int:
                 settings.shared.public_url,
                 smtp=SmtpConfig.from_settings(settings),
                 templates=letter.environment(settings.template_dir),
+                webhooks=settings.webhooks,
             )
             log.info(
                 "worker %s serving %s at %s (up to %d tasks at once)",

@@ -355,3 +355,31 @@ def parse_group_id(variables: Mapping[str, Mapping[str, Any]]) -> GroupId | None
         raise ModelingError(
             f"groupId {text[:40]!r} is not a link group id (e.g. ${{actionLinkGroupId}})"
         ) from exc
+
+
+# --- send-links-webhook ------------------------------------------------------------------
+
+WEBHOOK_NAME = re.compile(r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$")
+MAX_WEBHOOK_NAME_CHARS = 40
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    webhook: str
+    group_id: GroupId | None
+    result_variable: str
+
+
+def parse_webhook(task: Task) -> WebhookSpec:
+    """Read and check every input of a send-links-webhook task (pure)."""
+    variables = task.variables
+    name = taskvariables.required_string(variables, "webhook")
+    if len(name) > MAX_WEBHOOK_NAME_CHARS or not WEBHOOK_NAME.match(name):
+        raise ModelingError(
+            f"webhook {name[:40]!r} must be the name of a configured webhook, e.g. sms-gateway"
+        )
+    return WebhookSpec(
+        webhook=name,
+        group_id=parse_group_id(variables),
+        result_variable=_output(variables, "resultVariable", "actionLinksDeliveryId"),
+    )

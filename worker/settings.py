@@ -21,6 +21,7 @@ from tokenstore.settings import (
     text,
     whole,
 )
+from worker.webhook import Webhook, webhooks_from_env
 
 SMTP_SECURITIES = ("starttls", "tls", "none")
 # The submission port for STARTTLS; implicit TLS listens on 465.
@@ -96,10 +97,15 @@ class WorkerSettings:
     smtp_timeout: dt.timedelta = dt.timedelta(seconds=30)
     smtp_ca_file: str | None = None
     template_dir: str | None = None
+    # The receivers of send-links-webhook, by <NAME> (ACTION_LINKS_WEBHOOK_<NAME>_URL).
+    webhooks: Mapping[str, Webhook] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
         shared, reaper = Settings.from_env(environ), ReaperSettings.from_env(environ)
+        hooks = webhooks_from_env(os.environ if environ is None else environ)
         return read(
-            lambda **values: cls(shared=shared, reaper=reaper, **values), VARIABLES, environ
+            lambda **values: cls(shared=shared, reaper=reaper, webhooks=hooks, **values),
+            VARIABLES,
+            environ,
         )

@@ -22,12 +22,18 @@ from tokenstore.tokens import Keyring
 from tokenstore.types import utcnow
 from tokenstore.variables import TypedValue, format_date
 from worker import letter, metrics
-from worker.channels import SEND_LINKS_EMAIL, send_links_email
+from worker.channels import (
+    SEND_LINKS_EMAIL,
+    SEND_LINKS_WEBHOOK,
+    send_links_email,
+    send_links_webhook,
+)
 from worker.engine import EngineClient
 from worker.errors import ModelingError
 from worker.mail import SmtpConfig
 from worker.parsing import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
 from worker.task import Task
+from worker.webhook import Webhook
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,8 @@ class Context:
     # The mail server of send-links-email (None: not configured) and its templates.
     smtp: SmtpConfig | None = None
     templates: jinja2.Environment = field(default_factory=lambda: letter.environment(None))
+    # The receivers of send-links-webhook, by <NAME>.
+    webhooks: Mapping[str, Webhook] = field(default_factory=dict)
 
 
 Handler = Callable[[Task, Context], Awaitable[Outputs]]
@@ -135,4 +143,5 @@ HANDLERS: Mapping[str, Handler] = {
     ISSUE_TOKEN: issue_token,
     REVOKE_TOKENS: revoke_tokens,
     SEND_LINKS_EMAIL: send_links_email,
+    SEND_LINKS_WEBHOOK: send_links_webhook,
 }

@@ -4,39 +4,28 @@ again sends nothing; refusals are incidents and an unreachable server is retried
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiohttp
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.rest import EngineRest
+from tests.support.channels import APPROVER, PUBLIC_URL, rig, worker_env
 from tests.support.harness import Harness, link_server, page, settings_for
-from tests.support.keys import SIGNING_KEYS
 from tests.support.smtp import PASSWORD, USERNAME, Inbox, SmtpServer, free_port, smtp_server
 from tokenstore import sending
-from tokenstore.db import Database
 from tokenstore.tokens import Keyring
 from tokenstore.types import GroupId
 from worker.channels import send_links_email
-from worker.daemon import Worker
-from worker.engine import EngineClient
-from worker.mail import SmtpConfig
 from worker.outcome import Complete, Failure
 from worker.settings import WorkerSettings
-from worker.task import Task
-from worker.topics import Context
 
-PUBLIC_URL = "https://links.example.test"
-APPROVER = "anna.berg@example.com"
 FROM = "approvals@example.com"
 
 
@@ -62,11 +51,7 @@ def worker_settings(
     database_url: str, camunda_url: str, server: SmtpServer, tmp_path: Path
 ) -> WorkerSettings:
     env = {
-        "ACTION_LINKS_DATABASE_URL": database_url,
-        "ACTION_LINKS_SIGNING_KEYS": SIGNING_KEYS,
-        "ACTION_LINKS_CAMUNDA_URL": camunda_url,
-        "ACTION_LINKS_PUBLIC_URL": PUBLIC_URL,
-        "ACTION_LINKS_WORKER_ID": f"it-{uuid.uuid4().hex[:8]}",
+        **worker_env(database_url, camunda_url),
         "ACTION_LINKS_SMTP_HOST": server.host,
         "ACTION_LINKS_SMTP_PORT": str(server.port),
         "ACTION_LINKS_SMTP_FROM": FROM,
@@ -83,65 +68,6 @@ def worker_settings(
             "ACTION_LINKS_SMTP_PASSWORD_FILE": str(password_file),
         }
     return WorkerSettings.from_env(env)
-
-
-@dataclasses.dataclass
-class Rig:
-    harness: Harness
-    settings: WorkerSettings
-    client: EngineClient
-    ctx: Context
-
-    @property
-    def worker(self) -> Worker:
-        return Worker(self.settings, self.client, self.ctx)
-
-    async def fetch(self, topic: str, business_key: str) -> Task:
-        body = {
-            "workerId": self.client.worker_id,
-            "maxTasks": 1,
-            "topics": [
-                {
-                    "topicName": topic,
-                    "lockDuration": 60_000,
-                    "businessKey": business_key,
-                    "localVariables": True,
-                    "deserializeValues": False,
-                }
-            ],
-        }
-        for _ in range(50):
-            response = await self.client._http.post(self.client.fetch_and_lock_url, json=body)
-            response.raise_for_status()
-            if items := response.json():
-                return Task.from_json(items[0])
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"no {topic} task for {business_key}")
-
-    async def issued(self, started: list[str]) -> tuple[str, Task]:
-        """An approval-by-email instance whose links are issued; its send-links-email task."""
-        business_key = f"it-{uuid.uuid4().hex}"
-        pid = self.harness.rest.start(
-            "approval-by-email", {"approver": {"type": "String", "value": APPROVER}}, business_key
-        )
-        started.append(pid)
-        outcome = await self.worker.process(await self.fetch("issue-token", business_key))
-        assert isinstance(outcome, Complete)
-        return pid, await self.fetch("send-links-email", business_key)
-
-
-@asynccontextmanager
-async def rig(harness: Harness, settings: WorkerSettings, keyring: Keyring) -> AsyncIterator[Rig]:
-    async with httpx.AsyncClient() as http:
-        client = EngineClient(settings, http)
-        ctx = Context(
-            Database(harness.db),
-            client,
-            keyring,
-            PUBLIC_URL,
-            smtp=SmtpConfig.from_settings(settings),
-        )
-        yield Rig(harness, settings, client, ctx)
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
