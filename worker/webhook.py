@@ -109,7 +109,8 @@ async def post(
     status = response.status_code
     if 200 <= status < 300:
         return status
-    what = f"webhook {webhook.name} answered HTTP {status}: {response.text[:200]}"
+    # Only the status: a receiver's body may echo the request, and with it the tokens.
+    what = f"webhook {webhook.name} answered HTTP {status}"
     if status < 500 and status not in RETRY_LATER:
         raise ChannelRefused(what)
     raise ChannelUnavailable(what)

@@ -7,13 +7,14 @@ import hmac
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from actionlinks_cli import VARIABLES
 from tokenstore.settings import SettingsError, unknown_variables
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
 from worker import webhook
-from worker.errors import ModelingError
+from worker.errors import ChannelRefused, ChannelUnavailable, ModelingError
 from worker.parsing import parse_webhook
 from worker.task import Task
 
@@ -114,3 +115,29 @@ def test_webhook_mistakes_say_what_to_fix(inputs: dict[str, str], message: str) 
     with pytest.raises(ModelingError) as caught:
         parse_webhook(task(**inputs))
     assert message in str(caught.value.detail)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, ChannelRefused),
+        (401, ChannelRefused),
+        (429, ChannelUnavailable),
+        (503, ChannelUnavailable),
+    ],
+)
+async def test_a_receiver_echoing_the_body_never_puts_the_links_in_an_error(
+    status: int, error: type[Exception]
+) -> None:
+    body = b'{"actions": [{"url": "https://links.example/l/SECRET-TOKEN"}]}'
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        assert request.headers["X-Action-Links-Signature"] == webhook.signature(SECRET, 7, body)
+        return httpx.Response(status, content=request.content)
+
+    hook = webhook.Webhook("BOT", "https://bot/in", SECRET)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as http:
+        with pytest.raises(error) as caught:
+            await webhook.post(http, hook, body, "d-1", 7, 5.0)
+    assert f"webhook BOT answered HTTP {status}" in str(caught.value)
+    assert "SECRET-TOKEN" not in str(caught.value)
