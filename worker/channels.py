@@ -45,6 +45,7 @@ WEBHOOK_TIMEOUT_S = 10.0
 LINKS_VARIABLE = "actionLinks"
 GROUP_VARIABLE = "actionLinkGroupId"
 DEFAULT_SUBJECT = "Your answer is needed"
+MAX_SUBJECT_CHARS = 200
 
 
 async def send_links_email(task: Task, ctx: Context) -> Outputs:
@@ -59,7 +60,7 @@ async def send_links_email(task: Task, ctx: Context) -> Outputs:
     group = found.group
     buttons = tuple(Button(link.label, url) for link, url in zip(found.links, urls, strict=True))
     to = spec.to or (_recipient_address(group),)
-    subject = spec.subject or group.description or DEFAULT_SUBJECT
+    subject = spec.subject or default_subject(group.description)
     content = LetterContent(
         subject=subject,
         description=group.description,
@@ -235,6 +236,13 @@ def checked_urls(
             )
         checked.append(url)
     return tuple(checked)
+
+
+def default_subject(description: str | None) -> str:
+    """The description's first line (a header holds one), or a plain request."""
+    first = (description or "").strip().splitlines()[0:1]
+    line = first[0].strip() if first else ""
+    return line[:MAX_SUBJECT_CHARS] or DEFAULT_SUBJECT
 
 
 def _recipient_address(group: Group) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
 from worker import letter
+from worker.channels import default_subject
 from worker.errors import ModelingError
 from worker.letter import Button, Envelope, LetterContent
 from worker.parsing import parse_email
@@ -144,3 +145,19 @@ def test_email_mistakes_say_what_to_fix(inputs: dict[str, Any], message: str) ->
     with pytest.raises(ModelingError) as caught:
         parse_email(task(**inputs))
     assert message in str(caught.value.detail)
+
+
+@pytest.mark.parametrize(
+    ("description", "subject"),
+    [
+        ("Approve purchase request 4711", "Approve purchase request 4711"),
+        ("  Approve\nAmount: 12 EUR\n", "Approve"),  # a header holds one line
+        ("x" * 300, "x" * 200),
+        (None, "Your answer is needed"),
+        ("\n\n", "Your answer is needed"),
+    ],
+)
+def test_the_default_subject_is_the_descriptions_first_line(
+    description: str | None, subject: str
+) -> None:
+    assert default_subject(description) == subject
