@@ -18,7 +18,11 @@ from linkserver.outcomes import Attempt, CorrelationResult, Visibility
 from tokenstore.model import Delivery
 from tokenstore.types import CorrelateBy
 from tokenstore.variables import TypedValue
-from tokenstore.vocabulary import ANSWER_MARKER_PREFIX, REDEMPTION_ID_VARIABLE
+from tokenstore.vocabulary import (
+    ANSWER_MARKER_PREFIX,
+    RECIPIENT_VARIABLE,
+    REDEMPTION_ID_VARIABLE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +168,12 @@ def _typed(values: dict[str, TypedValue] | Any) -> dict[str, dict[str, Any]]:
 
 
 def correlation_body(delivery: Delivery) -> dict[str, Any]:
-    """The ``POST /message`` body: only plain typed values, and the redemption id."""
+    """The ``POST /message`` body: only plain typed values, the redemption id, the recipient."""
     variables = _typed(delivery.variables)
     variables[REDEMPTION_ID_VARIABLE] = {"type": "String", "value": str(delivery.redemption_id)}
     variables[answer_marker(delivery)] = {"type": "Boolean", "value": True}
+    if delivery.recipient is not None:
+        variables[RECIPIENT_VARIABLE] = {"type": "String", "value": delivery.recipient}
     body: dict[str, Any] = {
         "messageName": delivery.message_name,
         "processVariables": variables,

@@ -72,9 +72,24 @@ def confirm_page(
         label=view.link.label,
         description=view.group.description,
         expires=format_moment(view.group.expires_at),
+        recipient=masked_recipient(view.group.recipient),
         fields=fields,
         form_error=errors.get(""),
     )
+
+
+def masked_recipient(recipient: str | None) -> str | None:
+    """``a…@example.com``: enough for the right person to recognise themselves.
+
+    Whoever holds a forwarded link learns the domain and one letter, never the address;
+    a user id keeps only its first character.
+    """
+    if not recipient:
+        return None
+    local, at, domain = recipient.rpartition("@")
+    if not at or not local or not domain:
+        return f"{recipient[0]}…"
+    return f"{local[0]}…@{domain}"
 
 
 def _uses_notice(view: LinkView) -> str | None:

@@ -195,6 +195,7 @@ async def _record_answer(
         variables=variables,
         answered_at=now,
         attempts=0,
+        recipient=group.recipient,
     )
 
 

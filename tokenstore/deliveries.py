@@ -37,6 +37,7 @@ def _delivery_query() -> sa.Select[Any]:
             link_groups.c.business_key,
             link_groups.c.tenant_id,
             link_groups.c.correlation_keys,
+            link_groups.c.recipient,
         )
         .join(links, links.c.id == redemptions.c.link_id)
         .join(link_groups, link_groups.c.id == links.c.group_id)

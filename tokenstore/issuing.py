@@ -50,6 +50,7 @@ async def issue_group(
             correlation_keys=to_json_map(request.correlation_keys),
             description=request.description,
             exclusive=request.exclusive,
+            recipient=request.recipient,
             created_at=now,
             expires_at=expires_at,
         )
@@ -76,7 +77,12 @@ async def issue_group(
         for position, spec in enumerate(request.actions)
     ]
     await conn.execute(sa.insert(links), rows)
-    detail = {"actions": [spec.name for spec in request.actions], "task": request.external_task_id}
+    detail: dict[str, object] = {
+        "actions": [spec.name for spec in request.actions],
+        "task": request.external_task_id,
+    }
+    if request.recipient is not None:
+        detail["recipient"] = request.recipient
     await audit.write(conn, now, [AuditEvent(AuditAction.ISSUED, group_id, detail=detail)])
     return IssuedGroup(group_id, expires_at, {k: v.token for k, v in minted.items()}, False)
 
@@ -108,7 +114,10 @@ async def _reissue(
     # days in an incident must not hand out links that are already expired.
     expires_at = now + request.ttl
     await conn.execute(
-        sa.update(link_groups).where(link_groups.c.id == group_id).values(expires_at=expires_at)
+        sa.update(link_groups)
+        .where(link_groups.c.id == group_id)
+        # A task retried after an incident may name its recipient anew.
+        .values(expires_at=expires_at, recipient=request.recipient)
     )
     minted: dict[str, str] = {}
     for link_id, action, _, state in link_rows:

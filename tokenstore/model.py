@@ -49,6 +49,7 @@ class IssueRequest:
     correlation_keys: Mapping[str, TypedValue] = field(default_factory=dict)
     description: str | None = None
     exclusive: bool = True
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Group:
     exclusive: bool
     created_at: dt.datetime
     expires_at: dt.datetime
+    recipient: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Group:
@@ -83,6 +85,7 @@ class Group:
             exclusive=row["exclusive"],
             created_at=row["created_at"],
             expires_at=row["expires_at"],
+            recipient=row["recipient"],
         )
 
 
@@ -179,6 +182,8 @@ class Delivery:
     attempts: int
     # Attempts so far that the engine refused deterministically (see linkserver.retry).
     refusals: int = 0
+    # Who the links were sent to, passed on so the process knows who answered.
+    recipient: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Delivery:
@@ -197,6 +202,7 @@ class Delivery:
             answered_at=row["answered_at"],
             attempts=row["attempts"],
             refusals=row["refusals"],
+            recipient=row["recipient"],
         )
 
 

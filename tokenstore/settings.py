@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
@@ -25,6 +26,10 @@ from tokenstore.tokens import Keyring
 PREFIX = "ACTION_LINKS_"
 FILE_SUFFIX = "_FILE"
 MAX_PORT = 65535
+# The worker's webhook receivers, one family per name a model may use (worker/webhook.py).
+WEBHOOK_VARIABLE = re.compile(
+    rf"^{PREFIX}WEBHOOK_[A-Z0-9]+(?:_[A-Z0-9]+)*_(?:URL|SECRET|SECRET_FILE)$"
+)
 # Used by the test suite and its fixtures; never warned about.
 TEST_PREFIX = PREFIX + "TEST_"
 
@@ -218,7 +223,8 @@ def read(
     make: Callable[..., T], variables: Iterable[Variable], environ: Mapping[str, str] | None
 ) -> T:
     """``make(**fields)`` from the variables that are set; the one reader of every setting."""
-    env = resolved_environment(environ)
+    variables = tuple(variables)
+    env = resolved_environment(environ, variables)
     values: dict[str, object] = {}
     for variable in variables:
         value = (env.get(variable.env_name) or "").strip()
@@ -250,8 +256,16 @@ def unknown_variables(
     return sorted(
         name
         for name in env
-        if name.startswith(PREFIX) and name not in known and not name.startswith(TEST_PREFIX)
+        if name.startswith(PREFIX)
+        and name not in known
+        and not name.startswith(TEST_PREFIX)
+        and not WEBHOOK_VARIABLE.match(name)
     )
+
+
+def read_secret_file(name: str, path: str) -> str:
+    """The text of the secret file ``path`` (given as ``name``), less one trailing newline."""
+    return _read_secret_file(name, path)
 
 
 def _read_secret_file(name: str, path: str) -> str:
@@ -266,10 +280,17 @@ def _read_secret_file(name: str, path: str) -> str:
     return content.removesuffix("\n").removesuffix("\r")
 
 
-def resolved_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment with every ``ACTION_LINKS_<SECRET>_FILE`` replaced by the file's text."""
+def resolved_environment(
+    environ: Mapping[str, str] | None = None, variables: Iterable[Variable] = ()
+) -> dict[str, str]:
+    """The environment with every ``ACTION_LINKS_<SECRET>_FILE`` replaced by the file's text.
+
+    The shared secrets always; a daemon's own (``variables``, e.g. the worker's SMTP password)
+    when its reader passes them.
+    """
     env = dict(os.environ if environ is None else environ)
-    for variable in VARIABLES:
+    table = {v.env_name: v for v in (*VARIABLES, *variables)}
+    for variable in table.values():
         file_name = variable.env_name + FILE_SUFFIX
         path = env.pop(file_name, None) if variable.secret else None
         if path is None:

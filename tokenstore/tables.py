@@ -38,6 +38,8 @@ link_groups = sa.Table(
     sa.Column("correlate_by", sa.Text, nullable=False),
     sa.Column("correlation_keys", pg.JSONB, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("description", sa.Text),
+    # Who the links were sent to (an address or a user id), as the model named them.
+    sa.Column("recipient", sa.Text),
     sa.Column("exclusive", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", TZ, nullable=False),
     sa.Column("expires_at", TZ, nullable=False),
@@ -119,4 +121,29 @@ audit_events = sa.Table(
     sa.Column("detail", pg.JSONB),
     sa.Index(None, "group_id"),
     sa.Index(None, "at"),
+)
+
+# One row per channel task (send-links-email, …), keyed by its external task id: a task the
+# engine delivers again finds the row and sends nothing twice.
+sends = sa.Table(
+    "sends",
+    metadata,
+    sa.Column("external_task_id", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    # Reaped with its group: a task delivered after that finds no group and stops anyway.
+    sa.Column(
+        "group_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("link_groups.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Kept from the first attempt, so a send whose outcome is unknown is retried as the same
+    # message (receivers and mail servers drop duplicates by it).
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("sent_at", TZ),
+    sa.CheckConstraint("state IN ('sending', 'sent')", name="state"),
+    sa.Index(None, "group_id"),
 )

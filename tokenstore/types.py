@@ -53,6 +53,7 @@ class AuditAction(enum.StrEnum):
     EXPIRED = "expired"
     REAPED = "reaped"
     RETRY_REQUESTED = "retry_requested"  # an operator made an answer due again
+    SENT = "sent"  # a channel task handed the links to a mail server or a webhook
 
 
 def new_id() -> uuid.UUID:

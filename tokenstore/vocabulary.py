@@ -10,3 +10,5 @@ REDEMPTION_ID_VARIABLE = f"{RESERVED_PREFIX}RedemptionId"
 # One variable per answer, named after it: a later answer to the same instance overwrites
 # actionLinkRedemptionId, but never this, so the history can always tell whether it arrived.
 ANSWER_MARKER_PREFIX = f"{RESERVED_PREFIX}Answer_"
+# Who the links were sent to (issue-token's recipient input), sent with every answer.
+RECIPIENT_VARIABLE = f"{RESERVED_PREFIX}Recipient"

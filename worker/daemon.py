@@ -20,11 +20,12 @@ import httpx
 
 from tokenstore.backoff import backoff_delay
 from tokenstore.db import Database
-from worker import metrics, preflight
+from worker import letter, metrics, preflight
 from worker.admin import admin_listener
 from worker.engine import LONG_POLL_SLACK_S, EngineClient, Topic, milliseconds
 from worker.errors import AdminListenError, EngineError, ModelingError
 from worker.housekeeping import reap_periodically
+from worker.mail import SmtpConfig
 from worker.outcome import Complete, Outcome, RetryPolicy, choose_outcome, is_transient
 from worker.settings import WorkerSettings
 from worker.task import Task
@@ -290,7 +291,15 @@ async def run_worker(settings: WorkerSettings) -> int:
     try:
         async with admin, httpx.AsyncClient(limits=limits) as http:
             client = EngineClient(settings, http)
-            ctx = Context(db, client, settings.shared.keyring, settings.shared.public_url)
+            ctx = Context(
+                db,
+                client,
+                settings.shared.keyring,
+                settings.shared.public_url,
+                smtp=SmtpConfig.from_settings(settings),
+                templates=letter.environment(settings.template_dir),
+                webhooks=settings.webhooks,
+            )
             log.info(
                 "worker %s serving %s at %s (up to %d tasks at once)",
                 settings.worker_id,

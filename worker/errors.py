@@ -40,3 +40,11 @@ class InstanceNotVisible(EngineError):
 
 class AdminListenError(WorkerError):
     """The worker cannot listen on its admin address (ACTION_LINKS_WORKER_ADMIN_LISTEN):"""
+
+
+class ChannelRefused(ModelingError):
+    """The receiving server refused the message for good; fix the cause, then retry:"""
+
+
+class ChannelUnavailable(WorkerError):
+    """The mail server or webhook receiver did not take the message; the task is retried:"""

@@ -16,7 +16,7 @@ import httpx
 
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from tokenstore.variables import TypedValue
-from worker.errors import EngineError, InstanceNotVisible, ModelingError
+from worker.errors import ChannelUnavailable, EngineError, InstanceNotVisible, ModelingError
 
 # Camunda keeps the error message in a short column; details have room for the rest.
 MAX_ERROR_MESSAGE_CHARS = 500
@@ -68,10 +68,12 @@ def is_transient(exc: BaseException) -> bool:
         return exc.transient
     if isinstance(exc, StoreUnavailable):
         return exc.transient
-    return isinstance(exc, httpx.TransportError | OSError | TimeoutError)
+    return isinstance(exc, ChannelUnavailable | httpx.TransportError | OSError | TimeoutError)
 
 
 def _what_failed(exc: BaseException) -> str:
+    if isinstance(exc, ChannelUnavailable):
+        return exc.detail or "the receiving server did not take the message"
     if isinstance(exc, InstanceNotVisible):
         return "cannot see the process instance: check the worker's engine permissions and tenants"
     if isinstance(exc, EngineError | httpx.HTTPError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from tokenstore.errors import InvalidVariable
 from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.types import CorrelateBy, GroupId
 from tokenstore.variables import TypedValue, typed, typed_map
-from worker import taskvariables
+from worker import letter, taskvariables
 from worker.errors import ModelingError
 from worker.task import Task
 
@@ -31,6 +32,8 @@ MAX_ACTIONS = 20
 MAX_LABEL_CHARS = 200
 MAX_USES = 1000
 MAX_MESSAGE_NAME_CHARS = 255
+# An email address is at most 254 characters (RFC 5321); a user id is shorter still.
+MAX_RECIPIENT_CHARS = 254
 ACTION_KEYS = ("name", "label", "variables", "input", "maxUses")
 
 
@@ -91,8 +94,24 @@ def parse_issue(task: Task, now: dt.datetime) -> IssueSpec:
         correlate_by=correlate_by,
         description=_description(variables),
         exclusive=taskvariables.boolean(variables, "exclusive", default=True),
+        recipient=parse_recipient(variables),
     )
     return IssueSpec(request, outputs, key_names)
+
+
+def parse_recipient(variables: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Who the links are for: an address or a user id, one line of text; blank means nobody."""
+    text = taskvariables.string(variables, "recipient")
+    if text is None:
+        return None
+    if len(text) > MAX_RECIPIENT_CHARS:
+        raise ModelingError(f"recipient may hold at most {MAX_RECIPIENT_CHARS} characters")
+    if any(c.isspace() for c in text):
+        raise ModelingError(
+            f"recipient {text[:40]!r} must be one address or user id, "
+            "e.g. anna@example.com or anna, without spaces"
+        )
+    return text
 
 
 def parse_ttl(text: str, now: dt.datetime) -> dt.timedelta:
@@ -274,14 +293,7 @@ def bind_correlation_keys(spec: IssueSpec, values: Mapping[str, Mapping[str, Any
 
 def parse_revoke(task: Task) -> RevokeSpec:
     variables = task.variables
-    group_id = None
-    if (text := taskvariables.string(variables, "groupId")) is not None:
-        try:
-            group_id = GroupId(uuid.UUID(text))
-        except ValueError as exc:
-            raise ModelingError(
-                f"groupId {text!r} is not a link group id (e.g. ${{actionLinkGroupId}})"
-            ) from exc
+    group_id = parse_group_id(variables)
     actions = taskvariables.name_list(variables, "actions")
     if actions is not None:
         if not actions:
@@ -290,3 +302,100 @@ def parse_revoke(task: Task) -> RevokeSpec:
             taskvariables.action_name(name, "actions")
     result = _output(variables, "resultVariable", "revokedCount")
     return RevokeSpec(group_id, tuple(actions) if actions else None, result)
+
+
+# --- send-links-email --------------------------------------------------------------------
+
+MAX_SUBJECT_CHARS = 200
+MAX_ADDRESSES = 50
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?$")
+
+
+@dataclass(frozen=True)
+class EmailSpec:
+    """A validated send-links-email task; ``to`` empty means the group's recipient."""
+
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: str | None
+    subject: str | None
+    template: str
+    locale: str | None
+    group_id: GroupId | None
+    result_variable: str
+
+
+def parse_email(task: Task) -> EmailSpec:
+    """Read and check every input of a send-links-email task (pure)."""
+    variables = task.variables
+    subject = taskvariables.string(variables, "subject")
+    if subject is not None and ("\n" in subject or "\r" in subject):
+        raise ModelingError("subject must be one line")
+    if subject is not None and len(subject) > MAX_SUBJECT_CHARS:
+        raise ModelingError(f"subject may hold at most {MAX_SUBJECT_CHARS} characters")
+    template = taskvariables.string(variables, "template") or letter.DEFAULT_TEMPLATE
+    if not TEMPLATE_NAME.match(template):
+        raise ModelingError(f"template {template[:40]!r} must be a name such as links or approval")
+    locale = taskvariables.string(variables, "locale")
+    if locale is not None and not LOCALE.match(locale):
+        raise ModelingError(f"locale {locale[:40]!r} must be a language tag such as de or en-GB")
+    reply_to = taskvariables.string(variables, "replyTo")
+    return EmailSpec(
+        to=_addresses(variables, "to"),
+        cc=_addresses(variables, "cc"),
+        reply_to=letter.check_address(reply_to, "replyTo") if reply_to else None,
+        subject=subject,
+        template=template,
+        locale=locale,
+        group_id=parse_group_id(variables),
+        result_variable=_output(variables, "resultVariable", "actionLinksMessageId"),
+    )
+
+
+def _addresses(variables: Mapping[str, Mapping[str, Any]], name: str) -> tuple[str, ...]:
+    items = taskvariables.name_list(variables, name) or []
+    if len(items) > MAX_ADDRESSES:
+        raise ModelingError(f"{name} may hold at most {MAX_ADDRESSES} addresses")
+    return letter.check_addresses(items, name)
+
+
+def parse_group_id(variables: Mapping[str, Mapping[str, Any]]) -> GroupId | None:
+    """The ``groupId`` input, or None to read ``actionLinkGroupId`` from the process."""
+    text = taskvariables.string(variables, "groupId")
+    if text is None:
+        return None
+    try:
+        return GroupId(uuid.UUID(text))
+    except ValueError as exc:
+        raise ModelingError(
+            f"groupId {text[:40]!r} is not a link group id (e.g. ${{actionLinkGroupId}})"
+        ) from exc
+
+
+# --- send-links-webhook ------------------------------------------------------------------
+
+WEBHOOK_NAME = re.compile(r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$")
+MAX_WEBHOOK_NAME_CHARS = 40
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    webhook: str
+    group_id: GroupId | None
+    result_variable: str
+
+
+def parse_webhook(task: Task) -> WebhookSpec:
+    """Read and check every input of a send-links-webhook task (pure)."""
+    variables = task.variables
+    name = taskvariables.required_string(variables, "webhook")
+    if len(name) > MAX_WEBHOOK_NAME_CHARS or not WEBHOOK_NAME.match(name):
+        raise ModelingError(
+            f"webhook {name[:40]!r} must be the name of a configured webhook, e.g. sms-gateway"
+        )
+    return WebhookSpec(
+        webhook=name,
+        group_id=parse_group_id(variables),
+        result_variable=_output(variables, "resultVariable", "actionLinksDeliveryId"),
+    )

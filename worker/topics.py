@@ -1,4 +1,4 @@
-"""The two topics: read the task, write one transaction, return the variables to complete with.
+"""The topics: read the task, write one transaction, return the variables to complete with.
 
 Each handler validates first (pure, raises ModelingError), then writes, then returns; the
 daemon completes the task only after the write committed, so the URLs a process receives
@@ -13,17 +13,27 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+import jinja2
+
 from tokenstore import issuing, revocation
 from tokenstore.db import Database
 from tokenstore.model import IssuedGroup
 from tokenstore.tokens import Keyring, mint
 from tokenstore.types import utcnow
 from tokenstore.variables import MAX_STRING_UTF16_UNITS, TypedValue, format_date, utf16_units
-from worker import metrics
+from worker import letter, metrics
+from worker.channels import (
+    SEND_LINKS_EMAIL,
+    SEND_LINKS_WEBHOOK,
+    send_links_email,
+    send_links_webhook,
+)
 from worker.engine import EngineClient
 from worker.errors import ModelingError
+from worker.mail import SmtpConfig
 from worker.parsing import OutputNames, bind_correlation_keys, parse_issue, parse_revoke
 from worker.task import Task
+from worker.webhook import Webhook
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,11 @@ class Context:
     keyring: Keyring = field(repr=False)
     public_url: str
     clock: Callable[[], dt.datetime] = utcnow
+    # The mail server of send-links-email (None: not configured) and its templates.
+    smtp: SmtpConfig | None = None
+    templates: jinja2.Environment = field(default_factory=lambda: letter.environment(None))
+    # The receivers of send-links-webhook, by <NAME>.
+    webhooks: Mapping[str, Webhook] = field(default_factory=dict)
 
 
 Handler = Callable[[Task, Context], Awaitable[Outputs]]
@@ -146,4 +161,9 @@ async def revoke_tokens(task: Task, ctx: Context) -> Outputs:
     return {spec.result_variable: TypedValue("Integer", count)}
 
 
-HANDLERS: Mapping[str, Handler] = {ISSUE_TOKEN: issue_token, REVOKE_TOKENS: revoke_tokens}
+HANDLERS: Mapping[str, Handler] = {
+    ISSUE_TOKEN: issue_token,
+    REVOKE_TOKENS: revoke_tokens,
+    SEND_LINKS_EMAIL: send_links_email,
+    SEND_LINKS_WEBHOOK: send_links_webhook,
+}

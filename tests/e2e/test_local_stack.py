@@ -3,6 +3,7 @@ link really answers the approval it started."""
 
 from __future__ import annotations
 
+import email
 import gc
 import http.client
 import os
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from email.policy import default
 from pathlib import Path
 
 from devstack import ROOT
@@ -107,6 +109,17 @@ def test_make_up_prints_links_that_answer_the_approval() -> None:
         status, body = _request("GET", links["approve"])
         assert status == 200 and "Answer recorded" in body
         assert urllib.parse.urlparse(links["deny"]).path.startswith("/l/")
+        # The approval-by-email instance's mail reaches the local SMTP sink.
+        saved = re.search(
+            r"^mail to approver@example.com: .* saved as (\S+\.eml)$",
+            _wait_for(log, "saved as", process),
+            re.MULTILINE,
+        )
+        assert saved, log.read_text()[-2000:]
+        mail = email.message_from_bytes(Path(saved.group(1)).read_bytes(), policy=default)
+        assert mail["Subject"] == "Please approve purchase request"
+        plain = mail.get_body(("plain",))
+        assert plain is not None and base in plain.get_content()
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

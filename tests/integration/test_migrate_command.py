@@ -24,7 +24,7 @@ from tokenstore.variables import TypedValue
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
 # The newest revision in migrations/ (a constant here went stale when 0002 came).
 HEAD = ScriptDirectory.from_config(alembic_config("")).get_current_head()
-TABLES = {"link_groups", "links", "redemptions", "audit_events"}
+TABLES = {"link_groups", "links", "redemptions", "audit_events", "sends"}
 
 
 def _cli(

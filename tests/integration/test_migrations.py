@@ -13,7 +13,7 @@ from psycopg import sql
 from devstack import ROOT
 from devstack.postgres import alembic_config
 
-TABLES = {"link_groups", "links", "redemptions", "audit_events"}
+TABLES = {"link_groups", "links", "redemptions", "audit_events", "sends"}
 
 
 def _tables(url: str) -> set[str]:
@@ -95,4 +95,4 @@ def test_plain_alembic_command_line_works(database_url: str) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "0002 (head)" in result.stdout
+    assert "0003 (head)" in result.stdout

@@ -144,7 +144,7 @@ def link_rows(database_url: str, process_instance_id: str) -> list[dict[str, Any
             SELECT g.id AS group_id, g.external_task_id, g.process_instance_id,
                    g.process_definition_key, g.business_key, g.tenant_id, g.activity_id,
                    g.message_name, g.correlate_by, g.correlation_keys, g.description,
-                   g.exclusive, g.created_at, g.expires_at,
+                   g.exclusive, g.created_at, g.expires_at, g.recipient,
                    l.action, l.label, l.position, l.token_hash, l.variables, l.input_schema,
                    l.max_uses, l.uses, l.state, l.revoked_reason
             FROM link_groups g JOIN links l ON l.group_id = g.id
@@ -160,7 +160,7 @@ def database_text(database_url: str) -> str:
     """All rows of the link tables as JSON text, to search for things that must not be there."""
     import psycopg
 
-    tables = ("link_groups", "links", "redemptions", "audit_events")
+    tables = ("link_groups", "links", "redemptions", "audit_events", "sends")
     with psycopg.connect(database_url) as conn:
         return "\n".join(
             str(row[0])

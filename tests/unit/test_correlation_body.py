@@ -137,3 +137,13 @@ def test_the_target_of_the_message(changes: dict[str, Any], target: dict[str, An
 
 def test_an_answer_without_variables_still_carries_its_marks() -> None:
     assert correlation_body(delivery(variables={}))["processVariables"] == MARKS
+
+
+def test_the_recipient_on_record_travels_with_the_answer() -> None:
+    """The process learns who the links were sent to, as a plain String."""
+    variables = correlation_body(delivery(recipient="anna@example.com"))["processVariables"]
+    assert variables["actionLinkRecipient"] == {"type": "String", "value": "anna@example.com"}
+
+
+def test_no_recipient_variable_when_the_model_named_nobody() -> None:
+    assert "actionLinkRecipient" not in correlation_body(delivery())["processVariables"]

@@ -17,7 +17,13 @@ import pytest
 from tests.support.modeling import template_files
 from tokenstore.types import CorrelateBy, ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
-from worker.parsing import bind_correlation_keys, parse_issue, parse_revoke
+from worker.parsing import (
+    bind_correlation_keys,
+    parse_email,
+    parse_issue,
+    parse_revoke,
+    parse_webhook,
+)
 from worker.task import Task
 from worker.topics import HANDLERS
 
@@ -41,13 +47,27 @@ TOPIC_INPUTS = {
         "linkVariablePrefix",
         "expiresAtVariable",
         "groupIdVariable",
+        "recipient",
     },
     "revoke-tokens": {"groupId", "actions", "resultVariable"},
+    "send-links-email": {
+        "to",
+        "cc",
+        "replyTo",
+        "subject",
+        "template",
+        "locale",
+        "groupId",
+        "resultVariable",
+    },
+    "send-links-webhook": {"webhook", "groupId", "resultVariable"},
 }
 # Parses a task as the topic's handler does before any I/O; raises ModelingError if refused.
 PARSERS: dict[str, Callable[[Task], object]] = {
     "issue-token": lambda task: parse_issue(task, NOW),
     "revoke-tokens": parse_revoke,
+    "send-links-email": parse_email,
+    "send-links-webhook": parse_webhook,
 }
 
 

@@ -65,6 +65,22 @@ def test_defaults_and_task_fields() -> None:
     assert spec.correlation_key_names == ()
 
 
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("anna@example.com", "anna@example.com"),
+        ("  anna.berg  ", "anna.berg"),  # a user id, trimmed like every String input
+        ("   ", None),  # an empty Modeler field names nobody
+    ],
+)
+def test_recipient_is_kept_as_written(given: str, kept: str | None) -> None:
+    assert parse_issue(task(recipient=string(given)), NOW).request.recipient == kept
+
+
+def test_no_recipient_by_default() -> None:
+    assert parse_issue(task(), NOW).request.recipient is None
+
+
 def test_everything_set() -> None:
     actions = [
         {
@@ -338,6 +354,18 @@ MISTAKES: list[tuple[str, dict[str, Any], str]] = [
         {"resultStringVariable": string("actionLinks")},
         "two outputs would both be written to the variable actionLinks",
     ),
+    (
+        "recipient list",
+        {"recipient": string("anna@example.com, ben@example.com")},
+        "recipient 'anna@example.com, ben@example.com' must be one address or user id",
+    ),
+    (
+        "recipient too long",
+        {"recipient": string("a" * 250 + "@x.io")},
+        "recipient may hold at most 254 characters",
+    ),
+    ("recipient number", {"recipient": {"type": "Long", "value": 7}}, "recipient must be a String"),
+    ("recipient control", {"recipient": string("an\x07na")}, "recipient may not contain control"),
 ]
 
 
