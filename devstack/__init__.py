@@ -1,6 +1,6 @@
 """The local stack the tests, ``make up``, ``make demo`` and ``bench/`` run against.
 
-A throwaway PostgreSQL cluster (``postgres``), the Maven-built Camunda 7 engine
+A throwaway PostgreSQL cluster (``postgres``), the Maven-built Camunda 7 or Operaton engine
 (``engine``), a few engine REST calls to deploy and start processes (``rest``) and the
 link server as a subprocess (``linkserver``). Development tooling: not part of the wheel.
 """

@@ -1,7 +1,9 @@
-"""A real Camunda 7 engine: from the environment, testcontainers or the Maven-built one.
+"""A real engine: Camunda 7 or Operaton, from the environment, testcontainers or Maven.
 
-In that order: ``ACTION_LINKS_TEST_CAMUNDA_URL``, testcontainers where a Docker engine
-answers, or the engine built with Maven from ``tests/engine`` run on a free port. Whatever
+``ACTION_LINKS_TEST_ENGINE`` picks the engine (``camunda``, the default, or ``operaton``).
+In order: ``ACTION_LINKS_TEST_CAMUNDA_URL``, testcontainers where a Docker engine answers
+(Camunda only: the Operaton image is not part of the tested matrix), or the engine built
+with Maven from ``tests/engine`` (one Maven profile per engine) run on a free port. Whatever
 cannot be brought up raises ServiceUnavailable: tests never skip for a missing service.
 """
 
@@ -16,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from devstack import ROOT, ServiceUnavailable
@@ -23,9 +26,49 @@ from devstack.containers import docker_available
 from devstack.ports import free_port
 
 ENGINE_DIR = ROOT / "tests" / "engine"
-ENGINE_JAR = ENGINE_DIR / "target" / "test-engine.jar"
-CAMUNDA_IMAGE = "camunda/camunda-bpm-platform:run-7.24.0"
+ENGINE_VARIABLE = "ACTION_LINKS_TEST_ENGINE"
 ENGINE_START_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class EngineBuild:
+    """One engine of the matrix: how Maven builds it and what it is called afterwards."""
+
+    name: str
+    # What the engine's ``GET /version`` answers: the suite checks it ran against this one.
+    version: str
+    jar: Path
+    maven_goals: tuple[str, ...]
+    docker_image: str | None
+
+
+CAMUNDA = EngineBuild(
+    name="camunda",
+    version="7.24.0",
+    jar=ENGINE_DIR / "target" / "test-engine.jar",
+    maven_goals=("package",),
+    docker_image="camunda/camunda-bpm-platform:run-7.24.0",
+)
+# The copy goal runs first, on its own: Maven resolves dependencies before a build's first
+# goal, and Operaton's Jackson data format jar must be in target/ by then (see the pom).
+OPERATON = EngineBuild(
+    name="operaton",
+    version="1.0.3",
+    jar=ENGINE_DIR / "target" / "operaton" / "test-engine-operaton.jar",
+    maven_goals=("-Poperaton", "dependency:copy@operaton-spin-jackson", "package"),
+    docker_image=None,
+)
+ENGINES = {engine.name: engine for engine in (CAMUNDA, OPERATON)}
+
+
+def selected_engine() -> EngineBuild:
+    """The engine ``ACTION_LINKS_TEST_ENGINE`` names; Camunda 7 when it is unset."""
+    name = os.environ.get(ENGINE_VARIABLE, "").strip().lower() or CAMUNDA.name
+    engine = ENGINES.get(name)
+    if engine is None:
+        known = ", ".join(sorted(ENGINES))
+        raise ServiceUnavailable(f"{ENGINE_VARIABLE}={name!r} names no engine; one of: {known}")
+    return engine
 
 
 def engine_answers(rest_url: str) -> bool:
@@ -39,21 +82,27 @@ def engine_answers(rest_url: str) -> bool:
         return False
 
 
-def build_engine() -> Path:
+def build_engine(engine: EngineBuild | None = None) -> Path:
     """Build the test engine with Maven (cached in ~/.m2 after the first time)."""
+    engine = engine or selected_engine()
     sources = [ENGINE_DIR / "pom.xml", *sorted((ENGINE_DIR / "src").rglob("*"))]
     newest = max(p.stat().st_mtime for p in sources if p.is_file())
-    if ENGINE_JAR.exists() and ENGINE_JAR.stat().st_mtime >= newest:
-        return ENGINE_JAR
+    if engine.jar.exists() and engine.jar.stat().st_mtime >= newest:
+        return engine.jar
     mvn = shutil.which("mvn")
     if mvn is None:
         raise ServiceUnavailable("Maven (mvn) is needed to build the test engine in tests/engine")
     result = subprocess.run(
-        [mvn, "-B", "-q", "-DskipTests", "package"], cwd=ENGINE_DIR, capture_output=True, text=True
+        [mvn, "-B", "-q", "-DskipTests", *engine.maven_goals],
+        cwd=ENGINE_DIR,
+        capture_output=True,
+        text=True,
     )
-    if result.returncode != 0 or not ENGINE_JAR.exists():
-        raise ServiceUnavailable(f"building the test engine failed:\n{result.stdout[-4000:]}")
-    return ENGINE_JAR
+    if result.returncode != 0 or not engine.jar.exists():
+        raise ServiceUnavailable(
+            f"building the {engine.name} test engine failed:\n{result.stdout[-4000:]}"
+        )
+    return engine.jar
 
 
 def _wait_for_engine(rest_url: str, process: subprocess.Popen[bytes] | None, log: Path) -> None:
@@ -68,10 +117,12 @@ def _wait_for_engine(rest_url: str, process: subprocess.Popen[bytes] | None, log
 
 
 @contextlib.contextmanager
-def local_engine(port: int | None = None, *, auth: bool = False) -> Iterator[str]:
-    """The Maven-built engine on a free port; ``auth`` switches on Camunda authorization and
-    HTTP basic auth on the REST API (the ``auth`` Spring profile; admin ``demo``/``demo``)."""
-    jar = build_engine()
+def local_engine(
+    port: int | None = None, *, auth: bool = False, engine: EngineBuild | None = None
+) -> Iterator[str]:
+    """The Maven-built engine on a free port; ``auth`` switches on the engine's authorization
+    and HTTP basic auth on the REST API (the ``auth`` Spring profile; admin ``demo``/``demo``)."""
+    jar = build_engine(engine)
     port = port or free_port()
     java = shutil.which("java")
     if java is None:
@@ -107,16 +158,17 @@ def camunda() -> Iterator[str]:
             raise ServiceUnavailable(f"ACTION_LINKS_TEST_CAMUNDA_URL={url} does not answer")
         yield url.rstrip("/")
         return
-    if docker_available():
+    engine = selected_engine()
+    if engine.docker_image is not None and docker_available():
         from testcontainers.core.container import DockerContainer
 
-        with DockerContainer(CAMUNDA_IMAGE).with_exposed_ports(8080) as container:
+        with DockerContainer(engine.docker_image).with_exposed_ports(8080) as container:
             host = container.get_container_host_ip()
             rest_url = f"http://{host}:{container.get_exposed_port(8080)}/engine-rest"
             _wait_for_engine(rest_url, None, Path(os.devnull))
             yield rest_url
         return
-    with local_engine() as rest_url:
+    with local_engine(engine=engine) as rest_url:
         yield rest_url
 
 
@@ -133,5 +185,5 @@ def camunda_with_authorization() -> Iterator[str]:
             raise ServiceUnavailable(f"ACTION_LINKS_TEST_CAMUNDA_AUTH_URL={url} does not answer")
         yield url.rstrip("/")
         return
-    with local_engine(auth=True) as rest_url:
+    with local_engine(auth=True, engine=selected_engine()) as rest_url:
         yield rest_url

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from devstack.engine import selected_engine
 from devstack.rest import EngineRest
 from tests.support.bpmn import model_xml
 
@@ -25,3 +26,12 @@ def test_json_variables_work_as_in_camunda_run(engine_rest: EngineRest) -> None:
     variable = engine_rest.variables(instance)["links"]
     assert variable["type"] == "Json"
     assert json.loads(variable["value"]) == {"a": "b"}
+
+
+def test_the_engine_is_the_one_selected(engine_rest: EngineRest) -> None:
+    """ACTION_LINKS_TEST_ENGINE=operaton really runs the suite on Operaton, not on Camunda.
+
+    The versions are those of the README's compatibility table: an engine given by URL must
+    be one of them too, or the table would claim what was not tested.
+    """
+    assert engine_rest.http.get("/version").json()["version"] == selected_engine().version
