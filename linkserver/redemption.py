@@ -50,7 +50,7 @@ class Redeemer:
             token_hash = self._hash(token)
         except InvalidToken:
             return None
-        async with self.db.connection() as conn:
+        async with self.db.reading() as conn:
             return await answering.find_link(conn, token_hash)
 
     async def use(
@@ -64,7 +64,7 @@ class Redeemer:
         except InvalidToken:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
-        async with self.db.connection() as conn:
+        async with self.db.reading() as conn:
             link = await answering.link_to_answer(conn, token_hash)
         if link is None:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
