@@ -299,7 +299,10 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
             }
             load = os.getloadavg()[0]
             warmup = number <= sizes.warmup
-            print(f"round {number}/{total}{' (warm-up)' if warmup else ''}: load {load:.2f}")
+            print(
+                f"round {number}/{total}{' (warm-up)' if warmup else ''}: load {load:.2f}",
+                flush=True,
+            )
             for scenario, variants in scenarios.items():
                 order = list(variants.items())
                 if number % 2 == 0:
