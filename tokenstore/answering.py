@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from tokenstore import audit, decisions
 from tokenstore.answerschema import CheckedInput
@@ -46,18 +47,41 @@ async def _answer_for(conn: Connection, link: Link) -> Answer | None:
 
 
 async def find_link(conn: Connection, token_hash: TokenHash) -> LinkView | None:
-    """Read a link, its group and the group's answer, taking no locks and changing nothing."""
-    found = await one_or_none(
+    """Read a link, its group and the answer it shows (as ``_answer_for`` chooses it) in one
+    statement, taking no locks and changing nothing."""
+    answer = _latest_answer()
+    return await one_or_none(
         conn,
-        sa.select(links, *_group_columns())
+        sa.select(links, *_group_columns(), *[c.label(f"a_{c.name}") for c in answer.c])
         .join(link_groups, link_groups.c.id == links.c.group_id)
+        .outerjoin(answer, sa.true())
         .where(links.c.token_hash == token_hash),
-        lambda row: (Link.from_row(row), Group.from_row(_group_part(row))),
+        _view_from_row,
     )
-    if found is None:
-        return None
-    link, group = found
-    return LinkView(link, group, await _answer_for(conn, link))
+
+
+def _latest_answer() -> LateralFromClause:
+    """``_answer_for`` as a lateral subquery of ``links``: the newest answer of the group
+    while the link is unused, else the link's own newest answer."""
+    answered = links.alias("answered")
+    return (
+        sa.select(redemptions, answered.c.action, answered.c.label)
+        .join(answered, answered.c.id == redemptions.c.link_id)
+        .where(
+            answered.c.group_id == links.c.group_id,
+            sa.or_(links.c.uses == 0, answered.c.id == links.c.id),
+        )
+        .order_by(redemptions.c.answered_at.desc())
+        .limit(1)
+        .lateral("answer")
+    )
+
+
+def _view_from_row(row: Mapping[Any, Any]) -> LinkView:
+    answer = None
+    if row["a_id"] is not None:
+        answer = Answer.from_row({k[2:]: v for k, v in row.items() if k.startswith("a_")})
+    return LinkView(Link.from_row(row), Group.from_row(_group_part(row)), answer)
 
 
 def _group_columns() -> list[sa.Label[Any]]:
