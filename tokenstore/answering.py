@@ -113,6 +113,7 @@ async def redeem(
     now: dt.datetime,
     client: ClientInfo | None = None,
     delivery_lease: dt.timedelta = INLINE_DELIVERY_LEASE,
+    claim: dt.timedelta | None = None,
 ) -> RedeemResult | None:
     """Lock the link and its group, decide, and record the answer as pending delivery.
 
@@ -122,6 +123,11 @@ async def redeem(
     or never issued here). The caller commits, then delivers: the answer is durable before
     Camunda hears of it, so a crash in between loses nothing, and the redemption id lets a
     retry find out whether the first attempt arrived.
+
+    With ``claim``, the request's own first delivery attempt is claimed here too (attempt 1,
+    leased for ``claim``), saving a claim transaction; else the retry loop keeps off the
+    answer for ``delivery_lease`` and the first attempt is claimed later. Either way, an
+    answer whose server dies before delivering is retried when that lease ends.
     """
     group = await one_or_none(
         conn,
@@ -143,7 +149,10 @@ async def redeem(
     )
     if not isinstance(decision, Accept):
         return RedeemResult(decision, LinkView(link, group, await _answer_for(conn, link)), None)
-    delivery = await _record_answer(conn, group, link, decision, now, now + delivery_lease, client)
+    lease = delivery_lease if claim is None else claim
+    delivery = await _record_answer(
+        conn, group, link, decision, now, now + lease, client, claimed=claim is not None
+    )
     answered = Answer(
         redemption_id=delivery.redemption_id,
         link_id=link.id,
@@ -170,6 +179,7 @@ async def _record_answer(
     now: dt.datetime,
     lease_until: dt.datetime,
     client: ClientInfo | None,
+    claimed: bool = False,
 ) -> Delivery:
     redemption_id = RedemptionId(new_id())
     # The model's bound variables win over anything typed in: the schema cannot name them.
@@ -181,6 +191,7 @@ async def _record_answer(
             variables=to_json_map(variables),
             state=ANSWER_RECORDED.value,
             answered_at=now,
+            attempts=1 if claimed else 0,
             next_attempt_at=lease_until,
         )
     )
@@ -218,7 +229,7 @@ async def _record_answer(
         correlation_keys=group.correlation_keys,
         variables=variables,
         answered_at=now,
-        attempts=0,
+        attempts=1 if claimed else 0,
     )
 
 

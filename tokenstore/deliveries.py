@@ -118,6 +118,27 @@ async def release_first_attempt(
     return released.scalar_one_or_none() is not None
 
 
+async def hand_back_claimed_first_attempt(
+    conn: Connection, redemption_id: RedemptionId, now: dt.datetime
+) -> bool:
+    """Undo the claim a use took for its own first attempt, which never started: the answer
+    is due for the retry loop at once, as if never claimed (so no history look is needed).
+
+    Only while that claim is the newest (``attempts`` 1): nothing was sent under it.
+    """
+    released = await conn.execute(
+        sa.update(redemptions)
+        .where(
+            redemptions.c.id == redemption_id,
+            redemptions.c.state == ANSWER_RECORDED.value,
+            redemptions.c.attempts == 1,
+        )
+        .values(attempts=0, next_attempt_at=now)
+        .returning(redemptions.c.id)
+    )
+    return released.scalar_one_or_none() is not None
+
+
 async def count_pending(conn: Connection) -> tuple[int, dt.datetime | None]:
     """How many answers wait for delivery, and when the oldest of them was given."""
     result = await conn.execute(
