@@ -188,11 +188,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from linkserver import preflight as link_preflight
         from linkserver.app import run_server
-        from linkserver.server import run
 
         if args.check:
             return asyncio.run(link_preflight.check_command(link_server.shared))
-        return run(run_server(link_server))
+        return asyncio.run(run_server(link_server))
     from tokenstore.reaper import reap_once
 
     return asyncio.run(reap_once(settings, reaper))

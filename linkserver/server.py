@@ -13,10 +13,9 @@ import resource
 import time
 import traceback
 from collections import Counter
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod
@@ -35,7 +34,6 @@ from linkserver.throttle import LogThrottle
 from tokenstore.settings import Network
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # File descriptors kept for the database pool, the engine client, logs and the admin port.
 RESERVED_FDS = 64
@@ -305,19 +303,7 @@ async def start_site(runner: web.AppRunner, host: str, port: int) -> tuple[str, 
     """Listen, and return the address actually bound (port 0 picks one)."""
     site = web.TCPSite(runner, host, port)
     await site.start()
-    # asyncio's Server or uvloop's: both list their listening sockets.
-    sockets = getattr(site._server, "sockets", None)
-    assert sockets, "a started site listens"
-    bound = sockets[0].getsockname()
+    server = site._server
+    assert isinstance(server, asyncio.base_events.Server)
+    bound = server.sockets[0].getsockname()
     return str(bound[0]), int(bound[1])
-
-
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run``, on uvloop where it is installed (the ``fast`` extra): a faster loop
-    for the same code. Without it, asyncio's own loop, silently."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
