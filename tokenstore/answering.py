@@ -49,15 +49,8 @@ async def _answer_for(conn: Connection, link: Link) -> Answer | None:
 async def find_link(conn: Connection, token_hash: TokenHash) -> LinkView | None:
     """Read a link, its group and the answer it shows (as ``_answer_for`` chooses it) in one
     statement, taking no locks and changing nothing."""
-    answer = _latest_answer()
-    return await one_or_none(
-        conn,
-        sa.select(links, *_group_columns(), *[c.label(f"a_{c.name}") for c in answer.c])
-        .join(link_groups, link_groups.c.id == links.c.group_id)
-        .outerjoin(answer, sa.true())
-        .where(links.c.token_hash == token_hash),
-        _view_from_row,
-    )
+    row = (await conn.execute(_FIND_LINK, {"token_hash": token_hash})).mappings().one_or_none()
+    return None if row is None else _view_from_row(row)
 
 
 def _latest_answer() -> LateralFromClause:
@@ -77,6 +70,16 @@ def _latest_answer() -> LateralFromClause:
     )
 
 
+def _find_link_statement() -> sa.Select[Any]:
+    answer = _latest_answer()
+    return (
+        sa.select(links, *_group_columns(), *[c.label(f"a_{c.name}") for c in answer.c])
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .outerjoin(answer, sa.true())
+        .where(links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type))
+    )
+
+
 def _view_from_row(row: Mapping[Any, Any]) -> LinkView:
     answer = None
     if row["a_id"] is not None:
@@ -90,6 +93,11 @@ def _group_columns() -> list[sa.Label[Any]]:
 
 def _group_part(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {c.name: row[f"g_{c.name}"] for c in link_groups.c}
+
+
+# Built once: building it per call (and SQLAlchemy's cache key for it) cost more than the
+# round trip the single statement saves (measured: 0.6 ms a read prebuilt, 1.7 built per call).
+_FIND_LINK = _find_link_statement()
 
 
 @dataclass(frozen=True)
