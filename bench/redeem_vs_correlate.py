@@ -1,10 +1,21 @@
-"""Redemptions per second through the link server ÷ message correlations per second straight
-to the engine, measured side by side in one run on this machine. Prints ratios, asserts nothing.
+"""Our link server against bare references, side by side in one run on this machine: prints
+ratios with their spread over rounds, writes bench/results/latest.json, asserts nothing.
 
-    make bench            # or: python -m bench.redeem_vs_correlate --instances 300 --concurrency 8
+    make bench                                  # the full run
+    python -m bench.redeem_vs_correlate --quick # about two minutes
+
+Scenarios (each round runs every variant of every scenario, in alternating order, so a busy
+moment of this shared machine hits both sides; warm-up rounds are run and discarded):
+
+- redeem-standin: ``POST /api/v1/links/{t}/redeem`` through ``action-links serve`` ÷ the bare
+  aiohttp + psycopg handler (lock and update the link row, then the same ``POST /message``),
+  both against a stand-in engine that answers 204;
+- redeem-engine: the same two against the real engine ÷ direct ``POST /message`` correlations;
+- forged-get: ``GET /l/{forged}`` ÷ a bare handler that checks the HMAC and answers 404;
+- page-get: ``GET /l/{open}`` ÷ a bare handler doing the same read and the same template.
 
 Uses ACTION_LINKS_TEST_DATABASE_URL / ACTION_LINKS_TEST_CAMUNDA_URL when set, otherwise starts
-a throwaway Postgres and the test engine like the test suite does.
+a throwaway Postgres and the test engine like the test suite does. Loopback only.
 """
 
 from __future__ import annotations
@@ -13,33 +24,82 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
+import os
 import secrets
 import statistics
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psycopg
 from alembic import command
 from psycopg import sql
 
+from devstack import ROOT
 from devstack.engine import camunda
 from devstack.linkserver import running_linkserver
+from devstack.ports import free_port
 from devstack.postgres import alembic_config, postgres, with_database
 from devstack.rest import EngineRest
 from tokenstore import issuing
-from tokenstore.db import create_db
+from tokenstore.db import Database
 from tokenstore.model import ActionSpec, IssueRequest
-from tokenstore.tokens import Keyring
+from tokenstore.tokens import Keyring, mint
 from tokenstore.types import ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
 
-# The run's link server and store sign with a key of the run's own.
+# The run's link servers and store sign with a key of the run's own.
 SIGNING_KEYS = f"bench:{secrets.token_urlsafe(32)}"
+# Tokens of the same kid and shape, signed with another secret: forged, but well formed.
+FORGER = Keyring.parse(f"bench:{secrets.token_urlsafe(32)}")
 # A process that only waits for the message: the cheapest thing a correlation can end.
 WAITING = Path(__file__).resolve().parent / "bench-wait.bpmn"
+RESULTS = Path(__file__).resolve().parent / "results"
+# The link server's own allowance for invalid links would answer 429 to the forged-token run.
+LINKSERVER_ENV = {
+    "ACTION_LINKS_FAILED_LOOKUP_BURST": "100000000",
+    "ACTION_LINKS_FAILED_LOOKUPS_PER_MINUTE": "100000000",
+    "ACTION_LINKS_MAX_CONNECTIONS_PER_CLIENT": "1000",
+}
+START_TIMEOUT_S = 30
+# What the stand-in and the bare reference answer; anything else is a failed request.
+ACCEPTED = frozenset({200, 204, 404})
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    warmup: int
+    redeem: int  # requests per variant and round, redemptions against the stand-in
+    engine: int  # the same against the real engine
+    gets: int  # forged-token and page GETs per variant and round
+    concurrency: int
+
+
+QUICK = Sizes(rounds=4, warmup=1, redeem=250, engine=50, gets=800, concurrency=8)
+FULL = Sizes(rounds=5, warmup=1, redeem=500, engine=120, gets=3000, concurrency=8)
+
+
+@dataclass(frozen=True)
+class Sample:
+    round: int
+    warmup: bool
+    load: float
+    scenario: str
+    variant: str
+    requests: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
 
 
 @contextlib.contextmanager
@@ -56,37 +116,72 @@ def database(server_url: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-async def run_all(jobs: list[Callable[[], Awaitable[int]]], concurrency: int) -> float:
-    """Run the jobs with bounded concurrency; return completions per second."""
-    queue = list(jobs)
-    ok = 0
+@contextlib.contextmanager
+def bare(kind: str, *args: str) -> Iterator[str]:
+    """A ``bench.bare`` process on a free loopback port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", kind, "--port", str(port), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(base_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"bench.bare {kind} did not start")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _listening(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/l/x", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, 404 or 405
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+Job = Callable[[], Awaitable[int]]
+
+
+async def measure(jobs: list[Job], concurrency: int) -> tuple[float, float, float]:
+    """Run the jobs with bounded concurrency: requests per second, p50 and p99 in ms."""
+    queue = list(reversed(jobs))
+    latencies: list[float] = []
+    failed: list[int] = []
 
     async def runner() -> None:
-        nonlocal ok
         while queue:
-            status = await queue.pop()()
-            ok += status < 400
+            job = queue.pop()
+            start = time.perf_counter()
+            status = await job()
+            latencies.append(time.perf_counter() - start)
+            if status not in ACCEPTED:
+                failed.append(status)
 
     start = time.perf_counter()
     await asyncio.gather(*(runner() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    if ok != len(jobs):
-        raise SystemExit(f"only {ok} of {len(jobs)} requests succeeded")
-    return len(jobs) / elapsed
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(jobs)} requests failed: {sorted(set(failed))}")
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(jobs) / elapsed, p50 * 1000, p99 * 1000
 
 
-async def bench(
-    database_url: str, camunda_url: str, instances: int, concurrency: int, rounds: int
-) -> None:
-    rest = EngineRest(camunda_url)
-    rest.deploy(WAITING, name="bench-wait")
-    keyring = Keyring.parse(SIGNING_KEYS)
-    direct = [rest.start("bench-wait") for _ in range(instances)]
-    linked = [rest.start("bench-wait") for _ in range(instances)]
-    db = create_db(database_url)
-    tokens = []
-    async with db.begin() as conn:
-        for pid in linked:
+async def issue(db: Database, process_ids: list[str], keyring: Keyring) -> list[str]:
+    """One open single-use link per process id; their tokens, in the same order."""
+    found = []
+    async with db.transaction() as conn:
+        for pid in process_ids:
             issued = await issuing.issue_group(
                 conn,
                 IssueRequest(
@@ -100,77 +195,242 @@ async def bench(
                 keyring,
                 dt.datetime.now(dt.UTC),
             )
-            tokens.append(issued.tokens["ok"])
-    await db.dispose()
-    async with aiohttp.ClientSession() as http:
+            found.append(issued.tokens["ok"])
+    return found
 
-        def correlate(pid: str) -> Callable[[], Awaitable[int]]:
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sample]:
+    rest = EngineRest(camunda_url)
+    rest.deploy(WAITING, name="bench-wait")
+    keyring = Keyring.parse(SIGNING_KEYS)
+    total = sizes.rounds + sizes.warmup
+    db = Database.from_url(database_url)
+    fake = [f"standin-{uuid.uuid4()}" for _ in range(total * sizes.redeem * 2)]
+    standin_tokens = await issue(db, fake, keyring)
+    page_tokens = await issue(db, [f"page-{i}" for i in range(50)], keyring)
+    real = [rest.start("bench-wait") for _ in range(total * sizes.engine * 3)]
+    engine_tokens = await issue(db, real[: total * sizes.engine * 2], keyring)
+    direct_ids = real[total * sizes.engine * 2 :]
+    await db.dispose()
+    rest.close()
+    forged = [mint(FORGER).token for _ in range(sizes.gets)]
+    keys = ("--database-url", database_url, "--keys", SIGNING_KEYS)
+
+    async with contextlib.AsyncExitStack() as stack:
+        standin = stack.enter_context(bare("standin"))
+        ours_s = stack.enter_context(
+            running_linkserver(
+                database_url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
+                log_level="WARNING",
+            )
+        ).base_url  # fmt: skip
+        ours_e = stack.enter_context(
+            running_linkserver(
+                database_url, camunda_url, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
+                log_level="WARNING",
+            )
+        ).base_url  # fmt: skip
+        bare_s = stack.enter_context(bare("reference", *keys, "--engine-url", standin))
+        bare_e = stack.enter_context(bare("reference", *keys, "--engine-url", camunda_url))
+        connector = aiohttp.TCPConnector(limit=0)
+        http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+
+        def post(url: str) -> Job:
             async def job() -> int:
-                body = {
-                    "messageName": "decision",
-                    "processInstanceId": pid,
-                    "processVariables": {"ok": {"value": True, "type": "Boolean"}},
-                    "resultEnabled": True,
-                }
-                async with http.post(f"{camunda_url}/message", json=body) as r:
+                async with http.post(url) as r:
+                    await r.read()
                     return r.status
 
             return job
 
-        with running_linkserver(
-            database_url, camunda_url, signing_keys=SIGNING_KEYS, log_level="WARNING"
-        ) as server:
+        def get(url: str) -> Job:
+            async def job() -> int:
+                async with http.get(url) as r:
+                    await r.read()
+                    return r.status
 
-            def redeem(token: str) -> Callable[[], Awaitable[int]]:
-                async def job() -> int:
-                    async with http.post(f"{server.base_url}/api/v1/links/{token}/redeem") as r:
-                        return r.status
+            return job
 
-                return job
+        def correlate(pid: str) -> Job:
+            body = {
+                "messageName": "decision",
+                "processInstanceId": pid,
+                "processVariables": {"ok": {"value": True, "type": "Boolean"}},
+            }
 
-            def look(token: str) -> Callable[[], Awaitable[int]]:
-                async def job() -> int:
-                    async with http.get(f"{server.base_url}/l/{token}") as r:
-                        await r.read()
-                        return r.status
+            async def job() -> int:
+                async with http.post(f"{camunda_url}/message", json=body) as r:
+                    await r.read()
+                    return r.status
 
-                return job
+            return job
 
-            # Alternate the two in rounds, so a busy moment of this shared machine hits both.
-            rows = []
-            size = max(1, instances // rounds)
-            for start in range(0, instances, size):
-                part = slice(start, start + size)
-                pages = await run_all([look(t) for t in tokens[part]], concurrency)
-                direct_rate = await run_all([correlate(p) for p in direct[part]], concurrency)
-                redeem_rate = await run_all([redeem(t) for t in tokens[part]], concurrency)
-                rows.append((direct_rate, redeem_rate, pages))
-    rest.close()
-    print(f"instances={instances} concurrency={concurrency} rounds={len(rows)}")
-    print("round  correlations/s  redemptions/s  pages/s  redemptions÷correlations")
-    for i, (direct_rate, redeem_rate, pages) in enumerate(rows, 1):
-        ratio = redeem_rate / direct_rate
-        print(f"{i:5}  {direct_rate:14.1f}  {redeem_rate:13.1f}  {pages:7.1f}  {ratio:24.2f}")
-    ratios = sorted(r / d for d, r, _ in rows)
-    print(f"median ratio redemptions ÷ direct correlations: {statistics.median(ratios):.2f}")
-    page_ratios = sorted(p / d for d, _, p in rows)
-    print(
-        f"median ratio read-only pages ÷ direct correlations: {statistics.median(page_ratios):.2f}"
-    )
+        def redeem(base: str, tokens: list[str]) -> list[Job]:
+            return [post(f"{base}/api/v1/links/{t}/redeem") for t in tokens]
+
+        s_parts = chunks(standin_tokens, sizes.redeem)
+        e_parts = chunks(engine_tokens, sizes.engine)
+        d_parts = chunks(direct_ids, sizes.engine)
+        samples: list[Sample] = []
+        for number in range(1, total + 1):
+            s_ours, s_bare = next(s_parts), next(s_parts)
+            e_ours, e_bare = next(e_parts), next(e_parts)
+            pages = [page_tokens[i % len(page_tokens)] for i in range(sizes.gets)]
+            scenarios: dict[str, dict[str, list[Job]]] = {
+                "redeem-standin": {"ours": redeem(ours_s, s_ours), "bare": redeem(bare_s, s_bare)},
+                "redeem-engine": {
+                    "ours": redeem(ours_e, e_ours),
+                    "bare": redeem(bare_e, e_bare),
+                    "direct": [correlate(p) for p in next(d_parts)],
+                },
+                "forged-get": {
+                    "ours": [get(f"{ours_s}/l/{t}") for t in forged],
+                    "bare": [get(f"{bare_s}/l/{t}") for t in forged],
+                },
+                "page-get": {
+                    "ours": [get(f"{ours_s}/l/{t}") for t in pages],
+                    "bare": [get(f"{bare_s}/l/{t}") for t in pages],
+                },
+            }
+            load = os.getloadavg()[0]
+            warmup = number <= sizes.warmup
+            print(
+                f"round {number}/{total}{' (warm-up)' if warmup else ''}: load {load:.2f}",
+                flush=True,
+            )
+            for scenario, variants in scenarios.items():
+                order = list(variants.items())
+                if number % 2 == 0:
+                    order.reverse()
+                for variant, jobs in order:
+                    rate, p50, p99 = await measure(jobs, sizes.concurrency)
+                    samples.append(
+                        Sample(number, warmup, load, scenario, variant, len(jobs), rate, p50, p99)
+                    )
+    return samples
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def summary(samples: list[Sample]) -> list[dict[str, Any]]:
+    """Per scenario, our rate ÷ each other variant's, per round, with min/median/max."""
+    kept = [s for s in samples if not s.warmup]
+    rows: list[dict[str, Any]] = []
+    for scenario in dict.fromkeys(s.scenario for s in kept):
+        by_round: dict[int, dict[str, Sample]] = {}
+        for s in kept:
+            if s.scenario == scenario:
+                by_round.setdefault(s.round, {})[s.variant] = s
+        variants = list(next(iter(by_round.values())))
+        for variant in variants:
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "variant": variant,
+                    "rate": spread([r[variant].rate for r in by_round.values()]),
+                    "p50_ms": spread([r[variant].p50_ms for r in by_round.values()]),
+                    "p99_ms": spread([r[variant].p99_ms for r in by_round.values()]),
+                }
+            )
+        for numerator, denominator in (("ours", "bare"), ("ours", "direct"), ("bare", "direct")):
+            if numerator in variants and denominator in variants:
+                ratios = [r[numerator].rate / r[denominator].rate for r in by_round.values()]
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "ratio": f"{numerator}÷{denominator}",
+                        "spread": spread(ratios),
+                    }
+                )
+    return rows
+
+
+def show(rows: list[dict[str, Any]]) -> None:
+    print(f"{'scenario':16} {'variant':8} {'req/s min/median/max':>26} {'p50 ms':>8} {'p99 ms':>8}")
+    for row in rows:
+        if "variant" in row:
+            rate, p50, p99 = row["rate"], row["p50_ms"], row["p99_ms"]
+            rates = f"{rate['min']:.0f}/{rate['median']:.0f}/{rate['max']:.0f}"
+            print(
+                f"{row['scenario']:16} {row['variant']:8} {rates:>26} "
+                f"{p50['median']:8.1f} {p99['median']:8.1f}"
+            )
+    print()
+    print(f"{'scenario':16} {'ratio':14} {'min':>6} {'median':>7} {'max':>6}")
+    for row in rows:
+        if "ratio" in row:
+            s = row["spread"]
+            print(
+                f"{row['scenario']:16} {row['ratio']:14} "
+                f"{s['min']:6.2f} {s['median']:7.2f} {s['max']:6.2f}"
+            )
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> bool:
+    """A PNG of throughput and p50/p99 per variant, when matplotlib happens to be installed."""
+    try:
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return False
+    variants = [r for r in rows if "variant" in r]
+    names = [f"{r['scenario']}\n{r['variant']}" for r in variants]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8))
+    top.bar(names, [r["rate"]["median"] for r in variants])
+    top.set_ylabel("requests/s (median)")
+    bottom.bar(names, [r["p99_ms"]["median"] for r in variants], label="p99")
+    bottom.bar(names, [r["p50_ms"]["median"] for r in variants], label="p50")
+    bottom.set_ylabel("ms (median over rounds)")
+    bottom.legend()
+    for axis in (top, bottom):
+        axis.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    return True
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--instances", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller rounds (~2 min)")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--concurrency", type=int)
     args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = Sizes(**{**asdict(sizes), "rounds": args.rounds})
+    if args.concurrency:
+        sizes = Sizes(**{**asdict(sizes), "concurrency": args.concurrency})
+    started = time.monotonic()
     with (
         postgres() as server_url,
         camunda() as camunda_url,
         database(server_url) as database_url,
     ):
-        asyncio.run(bench(database_url, camunda_url, args.instances, args.concurrency, args.rounds))
+        samples = asyncio.run(bench(database_url, camunda_url, sizes))
+    rows = summary(samples)
+    print(f"\n{sizes} cpus={os.cpu_count()} in {time.monotonic() - started:.0f} s")
+    show(rows)
+    RESULTS.mkdir(exist_ok=True)
+    result = {
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "sizes": asdict(sizes),
+        "cpus": os.cpu_count(),
+        "summary": rows,
+        "samples": [asdict(s) for s in samples],
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2))
+    if plot(rows, RESULTS / "latest.png"):
+        print(f"plot: {RESULTS / 'latest.png'}")
+    print(f"result: {RESULTS / 'latest.json'}")
 
 
 if __name__ == "__main__":

@@ -61,10 +61,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     deliverer = Deliverer(
         db, camunda, policy, policy.attempt_lease, slot_wait=settings.correlation_timeout
     )
-    # The retry loop keeps off a fresh answer until its first attempt must have finished.
-    lease = policy.fresh_answer_lease
     app[DB] = db
-    app[REDEEMER] = Redeemer(db, shared.keyring, deliverer, lease)
+    app[REDEEMER] = Redeemer(db, shared.keyring, deliverer)
     loop = DeliveryLoop(deliverer)
     task = asyncio.create_task(loop.run(), name="delivery-loop")
     yield

@@ -99,10 +99,29 @@ class Deliverer:
         finally:
             self._slots.release()
 
-    async def _hand_over(self, redemption_id: RedemptionId) -> None:
+    async def deliver_claimed(self, delivery: Delivery) -> Step | None:
+        """The first attempt, claimed in the transaction that recorded the answer (no claim
+        transaction of its own); None if no slot came free and it was handed back."""
+        try:
+            async with asyncio.timeout(self.slot_wait.total_seconds()):
+                await self._slots.acquire()
+        except TimeoutError:
+            await self._hand_over(delivery.redemption_id, claimed=True)
+            return None
+        try:
+            return await self._attempt(delivery)
+        finally:
+            self._slots.release()
+
+    async def _hand_over(self, redemption_id: RedemptionId, claimed: bool = False) -> None:
         # Nothing was sent: let the retry loop take it now, not when the click's lease ends.
+        release = (
+            deliveries.hand_back_claimed_first_attempt
+            if claimed
+            else deliveries.release_first_attempt
+        )
         async with self.db.transaction() as conn:
-            released = await deliveries.release_first_attempt(conn, redemption_id, self.clock())
+            released = await release(conn, redemption_id, self.clock())
         log.info(
             "no free delivery slot; the retry loop takes the answer over",
             extra={

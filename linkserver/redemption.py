@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from tokenstore import answering, answerschema, tokens
 from tokenstore.db import Database
 from tokenstore.decisions import Accept, RejectInput
 from tokenstore.errors import InvalidToken, StoreUnavailable
-from tokenstore.model import ClientInfo, LinkView
+from tokenstore.model import ClientInfo, Delivery, LinkView
 from tokenstore.states import Event, moves, next_state
 from tokenstore.tokens import Keyring
 from tokenstore.types import utcnow
@@ -39,7 +38,6 @@ class Redeemer:
     db: Database
     keyring: Keyring
     deliverer: Deliverer
-    delivery_lease: dt.timedelta
 
     def _hash(self, token: str) -> Any:
         return tokens.verify(self.keyring, token)
@@ -50,7 +48,7 @@ class Redeemer:
             token_hash = self._hash(token)
         except InvalidToken:
             return None
-        async with self.db.connection() as conn:
+        async with self.db.reading() as conn:
             return await answering.find_link(conn, token_hash)
 
     async def use(
@@ -64,7 +62,7 @@ class Redeemer:
         except InvalidToken:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
-        async with self.db.connection() as conn:
+        async with self.db.reading() as conn:
             link = await answering.link_to_answer(conn, token_hash)
         if link is None:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
@@ -75,8 +73,11 @@ class Redeemer:
         checked = answerschema.check(link.input_schema, raw)
         now = utcnow()
         async with self.db.transaction() as conn:
+            # The first delivery attempt is claimed in the same transaction: if this server
+            # dies before it is made, the retry loop takes the answer over when the attempt
+            # lease ends (DeliveryPolicy.attempt_lease), as for a crash during the attempt.
             result = await answering.redeem(
-                conn, token_hash, checked, now, client, delivery_lease=self.delivery_lease
+                conn, token_hash, checked, now, client, claim=self.deliverer.attempt_lease
             )
         if result is None:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
@@ -98,13 +99,14 @@ class Redeemer:
                 "link_action": result.view.link.action,
             },
         )
-        step = await self._deliver(result.delivery.redemption_id)
+        step = await self._deliver(result.delivery)
         return Used(after_delivery(result.view, step), accepted=True)
 
-    async def _deliver(self, redemption_id: Any) -> Step | None:
+    async def _deliver(self, delivery: Delivery) -> Step | None:
         # The answer is committed; a failure here leaves it pending for the retry loop.
+        redemption_id = delivery.redemption_id
         try:
-            return await self.deliverer.deliver_now(redemption_id)
+            return await self.deliverer.deliver_claimed(delivery)
         except StoreUnavailable as exc:
             log.warning(
                 "first delivery attempt failed, the retry loop takes over: %s",

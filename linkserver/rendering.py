@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -108,6 +109,8 @@ def _uses_notice(view: LinkView) -> str | None:
 
 
 def outcome_page(status: Status, view: LinkView | None) -> web.Response:
+    if status is Status.INVALID and view is None:
+        return invalid_page()
     heading, message = _outcome_text(status, view)
     return render(
         "outcome.html",
@@ -180,4 +183,23 @@ def error_page(status: int, heading: str, message: str) -> web.Response:
         heading=heading,
         message=message,
         description=None,
+    )
+
+
+@functools.cache
+def _invalid_html() -> str:
+    heading, message = _outcome_text(Status.INVALID, None)
+    return _env.get_template("outcome.html").render(
+        title=heading, heading=heading, message=message, description=None, refresh=None
+    )
+
+
+def invalid_page() -> web.Response:
+    """The page for a forged, garbled or unknown token, rendered once: guessing costs us
+    no more than the HMAC check (a response object cannot be reused, its text can)."""
+    return web.Response(
+        text=_invalid_html(),
+        status=PAGE_STATUS[Status.INVALID],
+        content_type="text/html",
+        charset="utf-8",
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from tokenstore import audit, decisions
 from tokenstore.answerschema import CheckedInput
@@ -46,18 +47,44 @@ async def _answer_for(conn: Connection, link: Link) -> Answer | None:
 
 
 async def find_link(conn: Connection, token_hash: TokenHash) -> LinkView | None:
-    """Read a link, its group and the group's answer, taking no locks and changing nothing."""
-    found = await one_or_none(
-        conn,
-        sa.select(links, *_group_columns())
-        .join(link_groups, link_groups.c.id == links.c.group_id)
-        .where(links.c.token_hash == token_hash),
-        lambda row: (Link.from_row(row), Group.from_row(_group_part(row))),
+    """Read a link, its group and the answer it shows (as ``_answer_for`` chooses it) in one
+    statement, taking no locks and changing nothing."""
+    row = (await conn.execute(_FIND_LINK, {"token_hash": token_hash})).mappings().one_or_none()
+    return None if row is None else _view_from_row(row)
+
+
+def _latest_answer() -> LateralFromClause:
+    """``_answer_for`` as a lateral subquery of ``links``: the newest answer of the group
+    while the link is unused, else the link's own newest answer."""
+    answered = links.alias("answered")
+    return (
+        sa.select(redemptions, answered.c.action, answered.c.label)
+        .join(answered, answered.c.id == redemptions.c.link_id)
+        .where(
+            answered.c.group_id == links.c.group_id,
+            sa.or_(links.c.uses == 0, answered.c.id == links.c.id),
+        )
+        .order_by(redemptions.c.answered_at.desc())
+        .limit(1)
+        .lateral("answer")
     )
-    if found is None:
-        return None
-    link, group = found
-    return LinkView(link, group, await _answer_for(conn, link))
+
+
+def _find_link_statement() -> sa.Select[Any]:
+    answer = _latest_answer()
+    return (
+        sa.select(links, *_group_columns(), *[c.label(f"a_{c.name}") for c in answer.c])
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .outerjoin(answer, sa.true())
+        .where(links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type))
+    )
+
+
+def _view_from_row(row: Mapping[Any, Any]) -> LinkView:
+    answer = None
+    if row["a_id"] is not None:
+        answer = Answer.from_row({k[2:]: v for k, v in row.items() if k.startswith("a_")})
+    return LinkView(Link.from_row(row), Group.from_row(_group_part(row)), answer)
 
 
 def _group_columns() -> list[sa.Label[Any]]:
@@ -66,6 +93,11 @@ def _group_columns() -> list[sa.Label[Any]]:
 
 def _group_part(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {c.name: row[f"g_{c.name}"] for c in link_groups.c}
+
+
+# Built once: building it per call (and SQLAlchemy's cache key for it) cost more than the
+# round trip the single statement saves (measured: 0.6 ms a read prebuilt, 1.7 built per call).
+_FIND_LINK = _find_link_statement()
 
 
 @dataclass(frozen=True)
@@ -89,6 +121,7 @@ async def redeem(
     now: dt.datetime,
     client: ClientInfo | None = None,
     delivery_lease: dt.timedelta = INLINE_DELIVERY_LEASE,
+    claim: dt.timedelta | None = None,
 ) -> RedeemResult | None:
     """Lock the link and its group, decide, and record the answer as pending delivery.
 
@@ -98,6 +131,11 @@ async def redeem(
     or never issued here). The caller commits, then delivers: the answer is durable before
     Camunda hears of it, so a crash in between loses nothing, and the redemption id lets a
     retry find out whether the first attempt arrived.
+
+    With ``claim``, the request's own first delivery attempt is claimed here too (attempt 1,
+    leased for ``claim``), saving a claim transaction; else the retry loop keeps off the
+    answer for ``delivery_lease`` and the first attempt is claimed later. Either way, an
+    answer whose server dies before delivering is retried when that lease ends.
     """
     group = await one_or_none(
         conn,
@@ -119,7 +157,10 @@ async def redeem(
     )
     if not isinstance(decision, Accept):
         return RedeemResult(decision, LinkView(link, group, await _answer_for(conn, link)), None)
-    delivery = await _record_answer(conn, group, link, decision, now, now + delivery_lease, client)
+    lease = delivery_lease if claim is None else claim
+    delivery = await _record_answer(
+        conn, group, link, decision, now, now + lease, client, claimed=claim is not None
+    )
     answered = Answer(
         redemption_id=delivery.redemption_id,
         link_id=link.id,
@@ -146,6 +187,7 @@ async def _record_answer(
     now: dt.datetime,
     lease_until: dt.datetime,
     client: ClientInfo | None,
+    claimed: bool = False,
 ) -> Delivery:
     redemption_id = RedemptionId(new_id())
     # The model's bound variables win over anything typed in: the schema cannot name them.
@@ -157,6 +199,7 @@ async def _record_answer(
             variables=to_json_map(variables),
             state=ANSWER_RECORDED.value,
             answered_at=now,
+            attempts=1 if claimed else 0,
             next_attempt_at=lease_until,
         )
     )
@@ -194,7 +237,7 @@ async def _record_answer(
         correlation_keys=group.correlation_keys,
         variables=variables,
         answered_at=now,
-        attempts=0,
+        attempts=1 if claimed else 0,
         recipient=group.recipient,
     )
 

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 from tokenstore import audit
 from tokenstore.audit import AuditEvent
@@ -17,7 +18,7 @@ from tokenstore.db import Connection, one
 from tokenstore.model import Delivery
 from tokenstore.states import ANSWER_RECORDED, Event, answer_sources, link_sources, next_state
 from tokenstore.states import revoke_reason as reason_of
-from tokenstore.tables import link_groups, links, redemptions
+from tokenstore.tables import audit_events, link_groups, links, redemptions
 from tokenstore.types import AuditAction, LinkId, RedemptionId, RedemptionState
 
 
@@ -119,6 +120,27 @@ async def release_first_attempt(
     return released.scalar_one_or_none() is not None
 
 
+async def hand_back_claimed_first_attempt(
+    conn: Connection, redemption_id: RedemptionId, now: dt.datetime
+) -> bool:
+    """Undo the claim a use took for its own first attempt, which never started: the answer
+    is due for the retry loop at once, as if never claimed (so no history look is needed).
+
+    Only while that claim is the newest (``attempts`` 1): nothing was sent under it.
+    """
+    released = await conn.execute(
+        sa.update(redemptions)
+        .where(
+            redemptions.c.id == redemption_id,
+            redemptions.c.state == ANSWER_RECORDED.value,
+            redemptions.c.attempts == 1,
+        )
+        .values(attempts=0, next_attempt_at=now)
+        .returning(redemptions.c.id)
+    )
+    return released.scalar_one_or_none() is not None
+
+
 async def count_pending(conn: Connection) -> tuple[int, dt.datetime | None]:
     """How many answers wait for delivery, and when the oldest of them was given."""
     result = await conn.execute(
@@ -205,46 +227,64 @@ async def settle(
     refusals: int | None = None,
 ) -> bool:
     """Record the outcome ``event`` (delivered or undeliverable) of the attempt ``delivery``
-    holds; False when another attempt took over."""
+    holds, in one statement; False when another attempt took over.
+
+    The answer's row, its link and the audit row change together or not at all: the link
+    and the audit entry follow only where the fenced update of the answer matched.
+    """
     (answer_from,) = answer_sources(event)
-    settled = await conn.execute(
+    (link_from,) = link_sources(event)
+    state = next_state(answer_from, event)
+    settled = (
         sa.update(redemptions)
         .where(_this_attempt(delivery, event))
         .values(
-            state=next_state(answer_from, event).value,
+            state=state.value,
             settled_at=now,
             next_attempt_at=None,
             last_error=reason,
             refusals=delivery.refusals if refusals is None else refusals,
         )
         .returning(redemptions.c.id)
+        .cte("settled")
     )
-    if settled.scalar_one_or_none() is None:
-        return False  # another attempt took over after our lease ran out
     # Only the use that exhausted the link moved it to pending, stamping the link with its
     # own answered_at; only that use settles it, however late an earlier use settles.
-    (link_from,) = link_sources(event)
-    await conn.execute(
+    moved = (
         sa.update(links)
         .where(
             links.c.id == delivery.link_id,
             links.c.state == link_from.value,
             links.c.changed_at == delivery.answered_at,
+            sa.exists(sa.select(settled.c.id)),
         )
         .values(state=next_state(link_from, event).value, changed_at=now)
+        .returning(links.c.id)
+        .cte("moved")
     )
-    state = next_state(answer_from, event)
     action = AuditAction.DELIVERED if event is Event.DELIVERED else AuditAction.UNDELIVERABLE
-    entry = AuditEvent(
-        action,
-        delivery.group_id,
-        delivery.link_id,
-        delivery.redemption_id,
-        outcome=state.value,
-        detail={"reason": reason, "attempts": delivery.attempts} if reason else None,
+    detail = {"reason": reason, "attempts": delivery.attempts} if reason else None
+    audited = (
+        sa.insert(audit_events)
+        .from_select(
+            ["at", "action", "group_id", "link_id", "redemption_id", "outcome", "detail"],
+            sa.select(
+                sa.literal(now, audit_events.c.at.type),
+                sa.literal(action.value, sa.Text),
+                sa.literal(delivery.group_id, audit_events.c.group_id.type),
+                sa.literal(delivery.link_id, audit_events.c.link_id.type),
+                settled.c.id,
+                sa.literal(state.value, sa.Text),
+                sa.literal(detail, pg.JSONB)
+                if detail is not None
+                else sa.cast(sa.null(), pg.JSONB),
+            ),
+        )
+        .returning(audit_events.c.id)
+        .cte("audited")
     )
-    await audit.write(conn, now, [entry])
-    return True
+    found = await conn.execute(sa.select(settled.c.id).add_cte(moved, audited))
+    return found.scalar_one_or_none() is not None
 
 
 async def reschedule(
