@@ -37,7 +37,7 @@ async def _answer_for(conn: Connection, link: Link) -> Answer | None:
     where = links.c.id == link.id if link.uses else links.c.group_id == link.group_id
     return await one_or_none(
         conn,
-        sa.select(redemptions, links.c.action, links.c.label)
+        sa.select(redemptions, links.c.action, links.c.label, links.c.input_schema)
         .join(links, links.c.id == redemptions.c.link_id)
         .where(where)
         .order_by(redemptions.c.answered_at.desc())
@@ -58,7 +58,7 @@ def _latest_answer() -> LateralFromClause:
     while the link is unused, else the link's own newest answer."""
     answered = links.alias("answered")
     return (
-        sa.select(redemptions, answered.c.action, answered.c.label)
+        sa.select(redemptions, answered.c.action, answered.c.label, answered.c.input_schema)
         .join(answered, answered.c.id == redemptions.c.link_id)
         .where(
             answered.c.group_id == links.c.group_id,
@@ -169,6 +169,7 @@ async def redeem(
         answered_at=now,
         state=ANSWER_RECORDED,
         variables=delivery.variables,
+        input_schema=link.input_schema,
     )
     used = dataclasses.replace(
         link,

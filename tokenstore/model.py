@@ -53,6 +53,14 @@ class IssueRequest:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """One row of what a request is about (``Amount``: ``4,800 USD``), shown as text."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Group:
     id: GroupId
     external_task_id: ExternalTaskId
@@ -68,6 +76,11 @@ class Group:
     created_at: dt.datetime
     expires_at: dt.datetime
     recipient: str | None = None
+    # What the person is asked about, shown on the confirmation page in this order.
+    details: tuple[Detail, ...] = ()
+    # Pinned per task: the pages' language (BCP 47) and the time zone of dates (IANA name).
+    locale: str | None = None
+    time_zone: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Group:
@@ -137,6 +150,8 @@ class Answer:
     variables: Mapping[str, TypedValue]
     # The engine refused it (an error of the engine's own, not a closed request).
     refused: bool = False
+    # The answering link's schema: which of ``variables`` were typed in, and their titles.
+    input_schema: Mapping[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Answer:
@@ -150,6 +165,7 @@ class Answer:
             state=RedemptionState(row["state"]),
             variables=from_json_map(row["variables"]),
             refused=row["state"] == RedemptionState.UNDELIVERABLE.value and row["refusals"] > 0,
+            input_schema=row.get("input_schema"),
         )
 
 
