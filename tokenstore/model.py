@@ -54,10 +54,13 @@ class IssueRequest:
 
 @dataclass(frozen=True)
 class Detail:
-    """One row of what a request is about (``Amount``: ``4,800 USD``), shown as text."""
+    """One row of what a request is about (``Amount``: ``4800``), shown as text.
+
+    A number or a boolean keeps its type, so each page formats it for the reader's language.
+    """
 
     label: str
-    value: str
+    value: str | int | float | bool | None
 
 
 @dataclass(frozen=True)
