@@ -204,6 +204,9 @@ async def test_api_flow_and_error_codes(harness: Harness) -> None:
     ) as r:
         body = await r.json()
         assert r.status == 422 and body["error"]["fields"] == {"amount": "must be at least 1"}
+        assert body["error"]["problems"] == {
+            "amount": {"code": "minimum", "message": "must be at least 1", "params": {"limit": 1}}
+        }
     async with harness.http.post(
         f"{api}/{issued.tokens['other']}/redeem", data=b"x" * 100_000
     ) as r:

@@ -11,6 +11,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from linkserver.languages import LOCALE_DIR
+from tokenstore.problems import Problem
 
 ROOT = Path(__file__).resolve().parents[2]
 # The same map and keywords as babel.cfg and `make catalogs`.
@@ -67,3 +68,16 @@ def test_every_message_has_a_german_translation_with_the_same_placeholders() -> 
         for translated in translations:
             assert translated, f"no German for {msgid!r}"
             assert placeholders(translated) == placeholders(msgid), msgid
+
+
+def test_every_problem_has_a_stable_api_code() -> None:
+    tokenstore = [(path, method) for path, method in METHODS if path.startswith("tokenstore/")]
+    msgids = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            str(ROOT), tokenstore, {}, {"problem": None}, comment_tags=()
+        )
+    }
+    assert "must be one of: %(options)s" in msgids
+    uncoded = sorted(m for m in msgids if Problem(str(m)).code == "invalid" and m != "is not valid")
+    assert not uncoded, f"add these to tokenstore.problems._CODES: {uncoded}"

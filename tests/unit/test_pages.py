@@ -333,3 +333,9 @@ def test_schema_errors_are_translated_with_numbers_for_the_language() -> None:
     assert errors is not None
     assert DE.problem(errors["n"]) == "darf höchstens 1.500,5 sein"
     assert EN.problem(errors["n"]) == "must be at most 1,500.5"
+
+
+def test_a_textarea_format_is_accepted_and_checks_nothing() -> None:
+    schema = answerschema.check_schema(one_field({"type": "string", "format": "textarea"}))
+    assert answerschema.check(schema, {"x": "line one\nline two"}).errors is None
+    assert "<textarea" in confirm(schema)
