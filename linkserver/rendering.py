@@ -171,7 +171,13 @@ def _summary(
     """Every problem once, at the top, each linking to its field (if the page has one)."""
     shown = {field["name"]: field for field in fields}
     items: list[dict[str, Any]] = [
-        {"href": f"#{f['id']}", "text": f"{f['title']}: {f['error']}"} for f in fields if f["error"]
+        # A radio group's link goes to its first radio: a fieldset takes no focus.
+        {
+            "href": f"#{f['id']}-1" if f["widget"] == "radio" else f"#{f['id']}",
+            "text": f"{f['title']}: {f['error']}",
+        }
+        for f in fields
+        if f["error"]
     ]
     for name, error in errors.items():
         if name in shown:

@@ -82,6 +82,10 @@ def test_radio_groups_are_a_fieldset_with_a_legend() -> None:
     text = confirm(one_field({"type": "string", "enum": ["cash", "card"]}, required=True))
     assert "<fieldset" in text and '<legend>X <span class="required">(required)</span>' in text
     assert text.count('type="radio"') == 2 and text.count(" required") >= 2
+    errors = {"x": "please fill this in"}
+    view = LinkView(link(schema=one_field({"type": "string", "enum": ["a", "b"]})), group(), None)
+    text = page(rendering.confirm_page(view, EN, UTC, {}, errors))
+    assert '<a href="#f-x-1">X: please fill this in</a>' in text and 'id="f-x-1"' in text
 
 
 def test_default_fills_the_field_and_description_is_tied_help() -> None:
