@@ -39,7 +39,7 @@ catalogs: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k problem --no-location --omit-header \
 		--sort-output -o linkserver/locales/messages.pot .
 	$(BIN)/pybabel update -i linkserver/locales/messages.pot -d linkserver/locales \
-		--no-fuzzy-matching --width 100
+		--no-fuzzy-matching --ignore-obsolete --width 100
 
 ## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed

@@ -239,7 +239,7 @@ def _uses_notice(view: LinkView, language: Language, zone: ZoneInfo) -> str | No
         )
     received = language.gettext("Received: you chose %(choice)s on %(moment)s.", **params)
     times = language.ngettext(
-        "This link can be used %(num)s more time.",
+        "This link can be used once more.",
         "This link can be used %(num)s more times.",
         left,
     )
