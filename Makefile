@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up demo test lint bench migrate clean
+.PHONY: up demo test lint bench migrate catalogs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: $(BIN)/.installed
 ## bench: side-by-side throughput ratios (not a test)
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.redeem_vs_correlate
+
+## catalogs: extract the pages' messages (babel.cfg) and update every shipped catalog
+catalogs: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k problem --no-location --omit-header \
+		--sort-output -o linkserver/locales/messages.pot .
+	$(BIN)/pybabel update -i linkserver/locales/messages.pot -d linkserver/locales \
+		--no-fuzzy-matching --ignore-obsolete --width 100
 
 ## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed

@@ -20,7 +20,8 @@ import aiohttp
 from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
-from linkserver.presentation import format_moment
+from linkserver.languages import Languages
+from linkserver.presentation import UTC_ZONE
 from linkserver.rendering import render
 from tokenstore.errors import InvalidToken
 from tokenstore.schema import DEFAULT_SCHEMA, connect_args
@@ -41,6 +42,7 @@ NOT_FOUND = "<!doctype html><title>Not found</title><p>This link is not valid.</
 
 def reference(database_url: str, engine_url: str, keys: str) -> web.Application:
     keyring = Keyring.parse(keys)
+    english = Languages.load()["en"]
     pool = AsyncConnectionPool(
         database_url, min_size=10, max_size=10, kwargs=connect_args(DEFAULT_SCHEMA), open=False
     )
@@ -83,14 +85,17 @@ def reference(database_url: str, engine_url: str, keys: str) -> web.Application:
             return web.Response(text=NOT_FOUND, status=404, content_type="text/html")
         label, description, expires_at = row
         return render(
+            english,
             "confirm.html",
             notice=None,
             title=f"{label}?",
             label=label,
             description=description,
-            expires=format_moment(expires_at),
+            details=[],
+            expires=english.moment(expires_at, UTC_ZONE),
+            recipient=None,
             fields=[],
-            form_error=None,
+            summary=[],
         )
 
     app.cleanup_ctx.append(lifecycle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from linkserver.responses import (
     answered_status,
     json_error,
 )
+from tokenstore.problems import Problem
 from tokenstore.types import utcnow
 
 # {"input": {"field": value}} is three levels; anything far deeper is not an answer.
@@ -100,13 +102,24 @@ async def redeem_link(request: web.Request) -> web.StreamResponse:
     if used.view is None:
         return INVALID_TOKEN.response()
     if used.input_errors is not None:
-        return INVALID_INPUT.response(fields=dict(used.input_errors))
+        errors = used.input_errors
+        return INVALID_INPUT.response(fields=dict(errors), problems=described(errors))
     body = describe(used.view, utcnow())
     status = Status(body["status"])
     if status in API_REFUSALS:
         return API_REFUSALS[status].response(link=body)
     body["outcome"] = "accepted" if used.accepted else "already_answered"
     return web.json_response(body, status=answered_status(status))
+
+
+def described(errors: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Each field's problem with its stable code, English text and parameters."""
+    return {
+        name: {"code": found.code, "message": str(found), "params": dict(found.params)}
+        if isinstance(found, Problem)
+        else {"code": "invalid", "message": str(found)}
+        for name, found in errors.items()
+    }
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from linkserver import preflight
-from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS
+from linkserver.appkeys import DB, LANGUAGES, LIMITER, REDEEMER, SETTINGS
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
 from linkserver.guards import guard_links
@@ -42,6 +42,7 @@ def create_app(settings: LinkServerSettings) -> web.Application:
         middlewares=[guard_links, error_middleware], client_max_size=MAX_BODY_BYTES
     )
     app[SETTINGS] = settings
+    app[LANGUAGES] = settings.languages()
     app[LIMITER] = FailureLimiter(settings.failed_lookup_burst, settings.failed_lookups_per_minute)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(_resources)
@@ -81,6 +82,7 @@ def create_admin_app(public: web.Application) -> web.Application:
     """Metrics, health and readiness for operators, on a port of their own."""
     app = web.Application()
     app[SETTINGS] = public[SETTINGS]
+    app[LANGUAGES] = public[LANGUAGES]
     app[DB] = public[DB]
     app.on_response_prepare.append(add_security_headers)
     setup_admin_routes(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from linkserver.languages import Languages
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
 from linkserver.settings import LinkServerSettings
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", LinkServerSettings)
 DB = web.AppKey("db", Database)
 REDEEMER = web.AppKey("redeemer", Redeemer)
 LIMITER = web.AppKey("limiter", FailureLimiter)
+LANGUAGES = web.AppKey("languages", Languages)

@@ -9,6 +9,10 @@ from typing import Any
 
 from tokenstore.answerschema import properties
 
+# Fields the confirmation page's form posts besides the schema's: none (kept for when a
+# page adds one, so it is never mistaken for an unknown field).
+PAGE_FIELDS: frozenset[str] = frozenset()
+
 
 @dataclass(frozen=True)
 class FormAnswer:
@@ -18,8 +22,24 @@ class FormAnswer:
 
     def typed(self, schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The answer as the store checks it; a link without a schema takes none (a form
-        may carry fields of its own, such as a button's name)."""
-        return None if schema is None else coerce_form(schema, self.fields)
+        may carry fields of its own, such as a button's name).
+
+        Under ``additionalProperties: false`` a field the schema does not declare is passed
+        on, so the check names it ("unexpected field") instead of dropping it unseen. The
+        page's own form posts only the schema's fields (its button has no name), so this
+        never refuses an answer given on our page.
+        """
+        if schema is None:
+            return None
+        values = coerce_form(schema, self.fields)
+        if schema.get("additionalProperties") is False:
+            declared = properties(schema)
+            values.update(
+                (name, raw)
+                for name, raw in self.fields.items()
+                if name not in declared and name not in PAGE_FIELDS
+            )
+        return values
 
 
 def coerce_form(schema: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:

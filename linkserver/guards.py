@@ -12,7 +12,7 @@ from aiohttp import web
 from linkserver import rendering
 from linkserver.appkeys import LIMITER, SETTINGS
 from linkserver.clientaddr import client_address
-from linkserver.presentation import Status
+from linkserver.languages import N_
 from linkserver.responses import INVALID_TOKEN, RATE_LIMITED
 from linkserver.throttle import LogThrottle
 
@@ -40,7 +40,7 @@ def _misspelt_link(request: web.Request) -> bool:
 def _invalid(request: web.Request) -> web.Response:
     if request.path.startswith("/api/"):
         return INVALID_TOKEN.response()
-    return rendering.outcome_page(Status.INVALID, None)
+    return rendering.invalid_page(rendering.language_of(request))
 
 
 def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
@@ -48,9 +48,13 @@ def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
         response = RATE_LIMITED.response()
     else:
         response = rendering.error_page(
+            rendering.language_of(request),
             429,
-            "Too many attempts",
-            "Too many links from your address were not valid. Please wait a minute and try again.",
+            N_("Too many attempts"),
+            N_(
+                "Too many links from your address were not valid. "
+                "Please wait a minute and try again."
+            ),
         )
     response.headers["Retry-After"] = str(retry_after_s)
     return response

@@ -33,6 +33,20 @@ _ERROR = {
                 },
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                # The same problems with a stable code each (the wording may improve, a code
+                # never changes) and the values in the message, for a bot's own wording.
+                "problems": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "params": {"type": "object"},
+                        },
+                    },
+                },
                 "link": {"$ref": "#/components/schemas/Link"},
             },
         }

@@ -5,11 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_time
 
 from tokenstore.decisions import effective_state
 from tokenstore.model import LinkView
 from tokenstore.states import Event, revoked_by
 from tokenstore.types import LinkState
+
+UTC_ZONE = ZoneInfo("UTC")
 
 
 class Status(enum.StrEnum):
@@ -42,10 +48,18 @@ def status_of(view: LinkView | None, now: dt.datetime) -> Status:
     }[state]
 
 
-def format_moment(moment: dt.datetime) -> str:
-    """``28 Nov 2026 at 10:42 UTC``: unambiguous for people in any locale."""
-    utc = moment.astimezone(dt.UTC)
-    return f"{utc.day} {utc:%b %Y} at {utc:%H:%M} UTC"
+def format_moment(
+    moment: dt.datetime, locale: Locale | str = "en", zone: ZoneInfo | None = None
+) -> str:
+    """``November 28, 2026 at 10:42 AM (UTC)``, ``28. November 2026 um 11:42 (Europe/Berlin)``:
+    the reader's way of writing dates, and the zone always named, so nobody guesses."""
+    zone = zone or UTC_ZONE
+    local = moment.astimezone(zone)
+    joined = Locale.parse(locale).datetime_formats["long"]
+    pattern = str(getattr(joined, "pattern", joined)).replace("'", "")
+    date = format_date(local, "long", locale=locale)
+    time = format_time(local, "short", locale=locale)
+    return f"{pattern.format(time, date)} ({zone.key})"
 
 
 def describe(view: LinkView | None, now: dt.datetime) -> dict[str, Any]:

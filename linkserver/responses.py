@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from linkserver.languages import N_
 from linkserver.presentation import Status
 
 
@@ -71,10 +72,15 @@ PAGE_STATUS = {
 }
 
 # aiohttp's own errors (no route, wrong method, body too large): API code, page heading, text.
+# The texts are msgids: English in the API, the reader's language on a page.
 HTTP_ERRORS = {
-    404: ("not_found", "Not found", "There is nothing at this address."),
-    405: ("method_not_allowed", "Not allowed", "This address does not take that kind of request."),
-    413: ("too_large", "Too much data", "The answer sent was too large."),
+    404: ("not_found", N_("Not found"), N_("There is nothing at this address.")),
+    405: (
+        "method_not_allowed",
+        N_("Not allowed"),
+        N_("This address does not take that kind of request."),
+    ),
+    413: ("too_large", N_("Too much data"), N_("The answer sent was too large.")),
 }
 
 

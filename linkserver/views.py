@@ -11,6 +11,7 @@ from linkserver import rendering
 from linkserver.appkeys import REDEEMER
 from linkserver.clientaddr import client_info
 from linkserver.forms import FormAnswer
+from linkserver.languages import N_
 from linkserver.presentation import Status, status_of
 from tokenstore.types import utcnow
 
@@ -25,9 +26,11 @@ async def show_link(request: web.Request) -> web.StreamResponse:
     """Safe for mail scanners and chat previews: reads, never writes."""
     view = await request.app[REDEEMER].find(request.match_info["token"])
     status = status_of(view, utcnow())
+    group = view.group if view else None
+    language, zone = rendering.language_of(request, group), rendering.zone_of(request, group)
     if status is Status.OPEN and view is not None:
-        return rendering.confirm_page(view)
-    return rendering.outcome_page(status, view)
+        return rendering.confirm_page(view, language, zone)
+    return rendering.outcome_page(status, view, language, zone)
 
 
 async def use_link(request: web.Request) -> web.StreamResponse:
@@ -42,16 +45,19 @@ async def use_link(request: web.Request) -> web.StreamResponse:
             extra={"action": "form_refused"},
         )
         return rendering.error_page(
+            rendering.language_of(request),
             400,
-            "The answer could not be read",
-            "Your browser sent a form we could not read. Please open the link again.",
+            N_("The answer could not be read"),
+            N_("Your browser sent a form we could not read. Please open the link again."),
         )
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     used = await redeemer.use(token, FormAnswer(form), client_info(request))
     if used.view is None:
-        return rendering.outcome_page(Status.INVALID, None)
+        return rendering.invalid_page(rendering.language_of(request))
     if used.input_errors is not None:
-        return rendering.confirm_page(used.view, form, used.input_errors)
+        group = used.view.group
+        language, zone = rendering.language_of(request, group), rendering.zone_of(request, group)
+        return rendering.confirm_page(used.view, language, zone, form, used.input_errors)
     # Post/redirect/get: a reload shows the outcome instead of sending the form again. The
     # location is relative, so it holds behind a proxy that serves us under a path prefix.
     raise web.HTTPSeeOther(location=f"./{token}")

@@ -22,6 +22,7 @@ from jsonschema.validators import Draft202012Validator
 
 from tokenstore import formats
 from tokenstore.errors import InvalidInput, InvalidVariable
+from tokenstore.problems import Problem, problem
 from tokenstore.variables import (
     INT32_MAX,
     INT32_MIN,
@@ -164,9 +165,9 @@ def _depth(value: object) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str) -> Any:
-    problem = text_problem(pattern)
-    if problem:
-        raise InvalidVariable(f"a pattern {problem}")
+    bad_text = text_problem(pattern)
+    if bad_text:
+        raise InvalidVariable(f"a pattern {bad_text}")
     options = re2.Options()
     options.log_errors = False  # the refusal below says it; RE2 would also print to stderr
     try:
@@ -207,7 +208,7 @@ def check(schema: Mapping[str, Any] | None, answer: Mapping[str, Any] | None) ->
     """
     if schema is None:
         if answer:
-            return CheckedInput(errors={"": "this link takes no input"})
+            return CheckedInput(errors={"": problem("this link takes no input")})
         return CheckedInput()
     try:
         return CheckedInput(schema, validate(schema, answer or {}))
@@ -218,14 +219,16 @@ def check(schema: Mapping[str, Any] | None, answer: Mapping[str, Any] | None) ->
 def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]:
     """Validate an answer and type it for Camunda; raise InvalidInput with one message a field."""
     if not isinstance(values, Mapping):
-        raise InvalidInput({"": "the answer must be a JSON object"})
+        raise InvalidInput({"": problem("the answer must be a JSON object")})
     declared = properties(schema)
     # Named here rather than trusted to the schema: whatever it says, a field it does not
     # declare has no type to send it as.
-    errors = {str(name): "unexpected field" for name in values if name not in declared}
+    errors: dict[str, str] = {
+        str(name): problem("unexpected field") for name in values if name not in declared
+    }
     for name, value in values.items():
-        if name in declared and (problem := _unsendable(declared[name], value)):
-            errors[name] = problem
+        if name in declared and (found := _unsendable(declared[name], value)):
+            errors[name] = found
     for error in Draft202012Validator(_for_jsonschema(schema)).iter_errors(values):
         if error.validator == "additionalProperties" and not error.path:
             continue  # the extra fields are named above, one message each
@@ -235,9 +238,9 @@ def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]
         if (
             name in declared
             and name not in errors
-            and (problem := _own_checks(declared[name], value))
+            and (found := _own_checks(declared[name], value))
         ):
-            errors[name] = problem
+            errors[name] = found
     if errors:
         raise InvalidInput(errors)
     result: dict[str, TypedValue] = {}
@@ -245,22 +248,22 @@ def validate(schema: Mapping[str, Any], values: object) -> dict[str, TypedValue]
         kind = declared[name].get("type")
         try:
             result[name] = _to_typed(kind, value)
-        except InvalidVariable as exc:
-            errors[name] = exc.detail or str(exc)
+        except InvalidVariable:
+            errors[name] = problem("this field has no type an answer can be sent as")
     if errors:
         raise InvalidInput(errors)
     return result
 
 
-def _unsendable(prop: Mapping[str, Any], value: object) -> str | None:
+def _unsendable(prop: Mapping[str, Any], value: object) -> Problem | None:
     """What no field can take, whatever else its schema says: Camunda could not store it."""
     if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number"
+        return problem("must be a finite number")
     # A whole float (1e300) counts as an integer to JSON Schema, so it is held to Long too.
     if isinstance(value, int | float) and not isinstance(value, bool):
         whole = isinstance(value, int) or prop.get("type") == "integer"
         if whole and not INT64_MIN <= value <= INT64_MAX:
-            return f"must be between {INT64_MIN} and {INT64_MAX}"
+            return problem("must be between %(low)s and %(high)s", low=INT64_MIN, high=INT64_MAX)
     if isinstance(value, str) and prop.get("type") == "string":
         return text_problem(value)  # any other type reports a string as the wrong type
     return None
@@ -277,7 +280,7 @@ def _for_jsonschema(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {**schema, "properties": props}
 
 
-def _own_checks(prop: Mapping[str, Any], value: object) -> str | None:
+def _own_checks(prop: Mapping[str, Any], value: object) -> Problem | None:
     if isinstance(value, str) and prop.get("type") == "string":
         return _string_problem(prop, value)
     if isinstance(value, int | float) and not isinstance(value, bool) and "multipleOf" in prop:
@@ -285,29 +288,33 @@ def _own_checks(prop: Mapping[str, Any], value: object) -> str | None:
     return None
 
 
-def _string_problem(prop: Mapping[str, Any], value: str) -> str | None:
+def _string_problem(prop: Mapping[str, Any], value: str) -> Problem | None:
     units = utf16_units(value)
     low, high = prop.get("minLength"), prop.get("maxLength")
     if isinstance(low, int) and units < low:
-        return f"must be at least {low} characters"
+        return problem("must be at least %(limit)s characters", limit=low)
     if isinstance(high, int) and units > high:
         # Said when it surprises: the text looks short enough, but counts longer in Camunda.
-        why = " (an emoji counts as two)" if len(value) <= high else ""
-        return f"must be at most {high} characters{why}"
+        if len(value) <= high:
+            return problem(
+                "must be at most %(limit)s characters (an emoji counts as two)", limit=high
+            )
+        return problem("must be at most %(limit)s characters", limit=high)
     pattern = prop.get("pattern")
     if isinstance(pattern, str):
         try:
             matcher = _compiled(pattern)
         except InvalidVariable:
             # Only a schema stored before patterns were checked at issue time gets here.
-            return "this field cannot be checked; please ask for a new link"
+            return problem("this field cannot be checked; please ask for a new link")
         if matcher.search(value) is None:
-            return "has the wrong format"
-    expected = formats.mismatch(prop.get("format"), value)
-    return f"must be {expected}" if expected else None
+            return problem("has the wrong format")
+    if formats.mismatch(prop.get("format"), value) is None:
+        return None
+    return _FORMAT_PROBLEMS[str(prop.get("format"))]
 
 
-def _multiple_problem(step: object, value: int | float) -> str | None:
+def _multiple_problem(step: object, value: int | float) -> Problem | None:
     if not isinstance(step, int | float) or isinstance(step, bool) or step <= 0:
         return None  # check_schema refuses such a step; a stored one is ignored as before
     # Exact decimals of the numbers as written: 0.3 is a multiple of 0.01, though 0.3 / 0.01
@@ -317,8 +324,8 @@ def _multiple_problem(step: object, value: int | float) -> str | None:
         try:
             remainder = _exact(value) % _exact(step)
         except decimal.InvalidOperation:
-            return f"must be a multiple of {step}"
-    return None if remainder == 0 else f"must be a multiple of {step}"
+            return problem("must be a multiple of %(step)s", step=step)
+    return None if remainder == 0 else problem("must be a multiple of %(step)s", step=step)
 
 
 def _exact(number: int | float) -> decimal.Decimal:
@@ -351,15 +358,42 @@ def _listed(value: object) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def _message(error: jsonschema.ValidationError) -> str:
-    messages = {
-        "required": "please fill this in",
-        "minimum": f"must be at least {error.validator_value}",
-        "maximum": f"must be at most {error.validator_value}",
-        "exclusiveMinimum": f"must be more than {error.validator_value}",
-        "exclusiveMaximum": f"must be less than {error.validator_value}",
-        "type": f"must be a {error.validator_value}",
-        "enum": "must be one of " + ", ".join(str(v) for v in _listed(error.validator_value)),
-        "additionalProperties": "unexpected field",
-    }
-    return messages.get(str(error.validator), error.message)
+def _message(error: jsonschema.ValidationError) -> Problem:
+    limit: Any = error.validator_value
+    validator = str(error.validator)
+    if validator == "required":
+        return problem("please fill this in")
+    if validator == "minimum":
+        return problem("must be at least %(limit)s", limit=limit)
+    if validator == "maximum":
+        return problem("must be at most %(limit)s", limit=limit)
+    if validator == "exclusiveMinimum":
+        return problem("must be more than %(limit)s", limit=limit)
+    if validator == "exclusiveMaximum":
+        return problem("must be less than %(limit)s", limit=limit)
+    if validator == "type":
+        return _TYPE_PROBLEMS.get(str(limit), problem("is not valid"))
+    if validator == "enum":
+        options = ", ".join(str(v) for v in _listed(limit))
+        return problem("must be one of: %(options)s", options=options)
+    if validator == "additionalProperties":
+        return problem("unexpected field")
+    # Only keywords check_schema allows reach here; jsonschema's own text would be English
+    # and may quote the value, so a plain sentence stands in for anything unforeseen.
+    return problem("is not valid")
+
+
+# Sentences, not "must be a integer": one per JSON type a property may have.
+_TYPE_PROBLEMS = {
+    "integer": problem("must be an integer"),
+    "number": problem("must be a number"),
+    "string": problem("must be text"),
+    "boolean": problem("must be true or false"),
+}
+_FORMAT_PROBLEMS = {
+    "email": problem("must be an email address"),
+    "date": problem("must be a date such as 2026-12-01"),
+    "date-time": problem("must be a date and time such as 2026-12-01T09:00:00Z"),
+    "uri": problem("must be a web address starting with http:// or https://"),
+    "uuid": problem("must be a UUID such as 123e4567-e89b-12d3-a456-426614174000"),
+}

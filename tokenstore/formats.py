@@ -9,7 +9,8 @@ import datetime as dt
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-FORMATS = ("email", "date", "date-time", "uri", "uuid")
+# "textarea" checks nothing: it asks the page for a multi-line field.
+FORMATS = ("email", "date", "date-time", "uri", "uuid", "textarea")
 
 
 def mismatch(format_name: object, text: str) -> str | None:

@@ -171,6 +171,15 @@ class Answer:
             input_schema=row.get("input_schema"),
         )
 
+    def typed_in(self) -> dict[str, TypedValue]:
+        """The values typed into the answering link's form, in the schema's order.
+
+        ``variables`` restricted to the schema's property names: a bound variable of the
+        same name wins over a typed one, so it is only shown if the schema names it.
+        """
+        declared = (self.input_schema or {}).get("properties") or {}
+        return {name: self.variables[name] for name in declared if name in self.variables}
+
 
 @dataclass(frozen=True)
 class LinkView:

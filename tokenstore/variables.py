@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenstore.errors import InvalidVariable
+from tokenstore.problems import Problem, problem
 from tokenstore.vocabulary import RESERVED_PREFIX
 
 ALLOWED_TYPES = ("String", "Boolean", "Integer", "Long", "Double", "Date")
@@ -146,18 +147,19 @@ def utf16_units(text: str) -> int:
     return len(text) + sum(1 for char in text if char > "\uffff")
 
 
-def text_problem(text: str) -> str | None:
+def text_problem(text: str) -> Problem | None:
     """Why a text cannot be kept by Postgres or sent to Camunda as a String, if it cannot."""
     if "\x00" in text:
-        return "may not contain a NUL character"
+        return problem("may not contain a NUL character")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "may not contain lone surrogates (not valid Unicode text)"
+        return problem("may not contain lone surrogates (not valid Unicode text)")
     if utf16_units(text) > MAX_STRING_UTF16_UNITS:
-        return (
-            f"may hold at most {MAX_STRING_UTF16_UNITS} characters "
-            "(an emoji and some rare characters count as two)"
+        return problem(
+            "may hold at most %(limit)s characters "
+            "(an emoji and some rare characters count as two)",
+            limit=MAX_STRING_UTF16_UNITS,
         )
     return None
 

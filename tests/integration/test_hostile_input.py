@@ -178,12 +178,12 @@ async def test_hostile_json_is_a_clear_4xx_and_records_nothing(
 
 FORM_CASES: list[tuple[str, bytes, str, int, str]] = [
     # name, body, content type, status, text on the page
-    ("integer nan", b"amount=nan", URLENCODED, 422, "must be a integer"),
+    ("integer nan", b"amount=nan", URLENCODED, 422, "must be an integer"),
     ("number nan", b"price=nan", URLENCODED, 422, "must be a finite number"),
     ("number 1e400", b"price=1e400", URLENCODED, 422, "must be a finite number"),
-    ("integer 1e400", b"amount=1e400", URLENCODED, 422, "must be a integer"),
+    ("integer 1e400", b"amount=1e400", URLENCODED, 422, "must be an integer"),
     ("integer 300 digits", b"amount=" + b"9" * 300, URLENCODED, 422, "must be between"),
-    ("integer 5000 digits", b"amount=" + b"9" * 5000, URLENCODED, 422, "must be a integer"),
+    ("integer 5000 digits", b"amount=" + b"9" * 5000, URLENCODED, 422, "must be an integer"),
     ("nul", b"note=a%00b", URLENCODED, 422, "NUL"),
     ("unknown charset", b"note=x", URLENCODED + "; charset=klingon", 400, "could not be read"),
     ("invalid utf-8", b"note=\xff", URLENCODED, 400, "could not be read"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import aiohttp
 import pytest
@@ -11,12 +12,14 @@ import sqlalchemy as sa
 
 from linkserver.security import SECURITY_HEADERS
 from tests.support.harness import (
+    AMOUNT,
     WAIT_FOR_DECISION,
     Harness,
     link_and_admin_server,
     page,
     settings_for,
 )
+from tokenstore.model import ActionSpec
 from tokenstore.tables import links
 from tokenstore.tokens import Keyring
 from tokenstore.types import CorrelateBy
@@ -201,6 +204,9 @@ async def test_api_flow_and_error_codes(harness: Harness) -> None:
     ) as r:
         body = await r.json()
         assert r.status == 422 and body["error"]["fields"] == {"amount": "must be at least 1"}
+        assert body["error"]["problems"] == {
+            "amount": {"code": "minimum", "message": "must be at least 1", "params": {"limit": 1}}
+        }
     async with harness.http.post(
         f"{api}/{issued.tokens['other']}/redeem", data=b"x" * 100_000
     ) as r:
@@ -258,3 +264,57 @@ async def test_no_token_in_logs(harness: Harness, caplog: pytest.LogCaptureFixtu
     assert "answer recorded" in text
     for token in issued.tokens.values():
         assert token.split(".")[1] not in text
+
+
+async def test_the_confirm_page_follows_accept_language(harness: Harness) -> None:
+    issued = await harness.issue(await harness.instance())
+    url = harness.url(issued.tokens["other"])
+    status, html, headers = await page(
+        harness, "GET", url, headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+    )
+    assert status == 200 and '<html lang="de">' in html
+    assert "Bestätigen: Other amount" in html and "(Pflichtfeld)" in html
+    assert headers["Content-Language"] == "de" and "Accept-Language" in headers["Vary"]
+    _, html, headers = await page(harness, "GET", url, headers={"Accept-Language": "fr, en"})
+    assert '<html lang="en">' in html and "Confirm: Other amount" in html
+    # A refused answer is explained in the reader's language too.
+    status, html, _ = await page(
+        harness, "POST", url, data={"amount": "501"}, headers={"Accept-Language": "de"}
+    )
+    assert status == 422 and "darf höchstens 500 sein" in html and 'role="alert"' in html
+
+
+async def test_unknown_form_fields_are_refused_when_the_schema_says_so(harness: Harness) -> None:
+    pid = await harness.instance()
+    strict = {**AMOUNT, "additionalProperties": False}
+    issued = await harness.issue(pid, actions=(ActionSpec("other", "Other amount", {}, strict),))
+    url = harness.url(issued.tokens["other"])
+    status, html, _ = await page(harness, "POST", url, data={"amount": "35", "bonus": "1"})
+    assert status == 422 and "This form has no field “bonus”." in html
+    assert 'value="35"' in html  # what was typed is kept
+    assert await harness.answers() == 0 and harness.rest.is_running(pid)
+    # The page's own form posts only the schema's fields: it is taken as it is.
+    _, form_page, _ = await page(harness, "GET", url)
+    names = set(re.findall(r'name="([^"]+)"', form_page.split("<form", 1)[1]))
+    assert names == {"amount"}
+    status, _, _ = await page(harness, "POST", url, data={"amount": "35"})
+    assert status == 303
+    assert harness.rest.history_variables(pid)["amount"]["value"] == 35
+
+
+async def test_the_already_answered_page_shows_the_typed_in_values(harness: Harness) -> None:
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    status, _, _ = await page(
+        harness, "POST", harness.url(issued.tokens["other"]), data={"amount": "350"}
+    )
+    assert status == 303
+    status, html, _ = await page(harness, "GET", harness.url(issued.tokens["approve"]))
+    assert status == 200 and "Already answered" in html
+    assert "“Other amount”: Amount 350 was chosen on" in html
+    _, html, _ = await page(harness, "GET", harness.url(issued.tokens["other"]))
+    assert "You chose “Other amount”: Amount 350 on" in html
+    _, html, _ = await page(
+        harness, "GET", harness.url(issued.tokens["approve"]), headers={"Accept-Language": "de"}
+    )
+    assert "Bereits beantwortet" in html and "„Other amount“: Amount 350 wurde am" in html

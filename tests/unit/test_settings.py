@@ -366,3 +366,29 @@ def test_worker_admin_listener_and_audit_retention() -> None:
 def test_a_bad_worker_admin_address_is_named(text: str) -> None:
     with pytest.raises(SettingsError, match="ACTION_LINKS_WORKER_ADMIN_LISTEN"):
         worker_from_env(WORKER_ADMIN_LISTEN=text)
+
+
+def test_the_pages_language_settings_are_read_and_checked_at_start(tmp_path: Path) -> None:
+    (tmp_path / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "fr" / "LC_MESSAGES" / "messages.po").write_text(
+        'msgid "Yes"\nmsgstr "Oui"\n', encoding="utf-8"
+    )
+    settings = LinkServerSettings.from_env(
+        {
+            **REQUIRED,
+            "ACTION_LINKS_LOCALE": "fr",
+            "ACTION_LINKS_LOCALE_DIR": str(tmp_path),
+            "ACTION_LINKS_TIME_ZONE": "Europe/Berlin",
+        }
+    )
+    languages = settings.languages()
+    assert languages.choose(None, "de").tag == "fr"
+    assert languages.zone(None).key == "Europe/Berlin"
+    for name, value, message in [
+        ("ACTION_LINKS_DEFAULT_LOCALE", "tlh", "no catalog for 'tlh'"),
+        ("ACTION_LINKS_LOCALE", "fr", "no catalog for 'fr'"),
+        ("ACTION_LINKS_LOCALE_DIR", str(tmp_path / "nope"), "is no directory"),
+        ("ACTION_LINKS_TIME_ZONE", "Berlin", "no IANA time zone"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            LinkServerSettings.from_env({**REQUIRED, name: value})

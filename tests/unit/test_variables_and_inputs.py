@@ -108,7 +108,7 @@ def test_form_strings_are_coerced_then_validated() -> None:
         ({"amount": ""}, "amount", "please fill this in"),
         ({"amount": "0"}, "amount", "must be at least 1"),
         ({"amount": "501"}, "amount", "must be at most 500"),
-        ({"amount": "12abc"}, "amount", "must be a integer"),
+        ({"amount": "12abc"}, "amount", "must be an integer"),
         ({"amount": "3", "note": "x" * 21}, "note", "must be at most 20 characters"),
     ],
 )
