@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up demo test lint bench migrate clean
+.PHONY: up demo test lint bench migrate screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: $(BIN)/.installed
 ## bench: side-by-side throughput ratios (not a test)
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.redeem_vs_correlate
+
+## screenshots: the browser test, then four of its desktop screenshots into docs/screenshots (README)
+SCREENSHOTS := approval-confirm approval-outcome other-amount-error approval-already-answered
+ARTIFACTS := $(or $(ACTION_LINKS_ARTIFACTS),test-artifacts)
+screenshots: $(BIN)/.installed
+	ACTION_LINKS_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest tests/e2e/test_browser.py -q -p no:cacheprovider
+	mkdir -p docs/screenshots
+	for name in $(SCREENSHOTS); do cp $(ARTIFACTS)/screenshots/$$name-desktop.png docs/screenshots/; done
 
 ## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed
