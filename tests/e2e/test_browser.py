@@ -50,6 +50,7 @@ class Texts:
     confirm_button: str
     recorded: str
     already_answered: str
+    invalid: str
     not_a_multiple_of_5: str
     # The outcome page names what was typed in, e.g. "You chose Other amount: 35".
     chose_other_35: str
@@ -64,6 +65,7 @@ TEXTS = {
         confirm_button=f"Confirm: {APPROVE}",
         recorded="Answer recorded",
         already_answered="Already answered",
+        invalid="This link is not valid",
         not_a_multiple_of_5="must be a multiple of 5",
         chose_other_35=f"{OTHER_AMOUNT}: 35",
         details=(("Amount", "4,800"), ("Requester", "Dana Lee"), ("Note", "<em>urgent</em>")),
@@ -343,6 +345,18 @@ async def test_other_amount_refused_beside_the_field_then_accepted(
     assert texts.chose_other_35 in shown, f"the outcome does not name the amount: {shown!r}"
 
 
+@pytest.mark.parametrize(("language", "size"), CASES)
+async def test_a_forged_link_gets_the_invalid_link_page(
+    system: System, tab: Page, language: str, size: Size
+) -> None:
+    person = Visitor(tab, "invalid-link", size, language)
+    response = await tab.goto(f"{system.links.base_url}/l/k1.{'A' * 22}.{'A' * 16}")
+    assert response is not None and response.status == 404
+    await expect(tab.locator("h1")).to_have_text(TEXTS[language].invalid)
+    await person.look("page")
+    person.assert_accessible()
+
+
 @pytest.mark.parametrize("language", list(TEXTS))
 async def test_confirm_page_shows_the_details_in_order_as_text(
     system: System, browser: Browser, language: str
@@ -355,7 +369,7 @@ async def test_confirm_page_shows_the_details_in_order_as_text(
         await page.goto(urls["approve"])
         rows = [
             tuple(cell.strip() for cell in await row.locator("th, td").all_inner_texts())
-            for row in await page.locator("main table tr").all()
+            for row in await page.locator("main table tbody tr").all()
         ]
         assert rows == list(texts.details), f"details table: {rows!r}"
         assert await page.locator("main em").count() == 0, "a value was rendered as HTML"
