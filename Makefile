@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up demo test lint bench migrate catalogs clean
+.PHONY: up demo test lint bench migrate catalogs screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ catalogs: $(BIN)/.installed
 		--sort-output -o linkserver/locales/messages.pot .
 	$(BIN)/pybabel update -i linkserver/locales/messages.pot -d linkserver/locales \
 		--no-fuzzy-matching --ignore-obsolete --width 100
+
+## screenshots: the browser test, then four of its desktop screenshots into docs/screenshots (README)
+SCREENSHOTS := approval-confirm approval-outcome other-amount-error approval-already-answered
+ARTIFACTS := $(or $(ACTION_LINKS_ARTIFACTS),test-artifacts)
+screenshots: $(BIN)/.installed
+	ACTION_LINKS_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest tests/e2e/test_browser.py -q -p no:cacheprovider
+	mkdir -p docs/screenshots
+	for name in $(SCREENSHOTS); do cp $(ARTIFACTS)/screenshots/$$name-desktop.png docs/screenshots/; done
 
 ## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed
