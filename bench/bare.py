@@ -21,7 +21,7 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from linkserver.presentation import format_moment
-from linkserver.rendering import render
+from linkserver.rendering import environment, render
 from tokenstore.errors import InvalidToken
 from tokenstore.schema import DEFAULT_SCHEMA, connect_args
 from tokenstore.tokens import Keyring, verify
@@ -45,6 +45,7 @@ def reference(database_url: str, engine_url: str, keys: str) -> web.Application:
         database_url, min_size=10, max_size=10, kwargs=connect_args(DEFAULT_SCHEMA), open=False
     )
     app = web.Application()
+    templates = environment()
 
     async def lifecycle(app: web.Application) -> Any:
         await pool.open(wait=True)
@@ -83,12 +84,14 @@ def reference(database_url: str, engine_url: str, keys: str) -> web.Application:
             return web.Response(text=NOT_FOUND, status=404, content_type="text/html")
         label, description, expires_at = row
         return render(
+            templates,
             "confirm.html",
             notice=None,
             title=f"{label}?",
             label=label,
             description=description,
             expires=format_moment(expires_at),
+            recipient=None,
             fields=[],
             form_error=None,
         )

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from linkserver import preflight
-from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS
+from linkserver import preflight, rendering
+from linkserver.appkeys import DB, LIMITER, REDEEMER, SETTINGS, TEMPLATES
 from linkserver.camunda import CamundaClient
 from linkserver.delivery import Deliverer, DeliveryLoop
 from linkserver.guards import guard_links
@@ -42,6 +42,7 @@ def create_app(settings: LinkServerSettings) -> web.Application:
         middlewares=[guard_links, error_middleware], client_max_size=MAX_BODY_BYTES
     )
     app[SETTINGS] = settings
+    app[TEMPLATES] = rendering.environment(settings.template_dir, settings.brand)
     app[LIMITER] = FailureLimiter(settings.failed_lookup_burst, settings.failed_lookups_per_minute)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(_resources)

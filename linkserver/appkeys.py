@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jinja2
 from aiohttp import web
 
 from linkserver.ratelimit import FailureLimiter
@@ -13,3 +14,5 @@ SETTINGS = web.AppKey("settings", LinkServerSettings)
 DB = web.AppKey("db", Database)
 REDEEMER = web.AppKey("redeemer", Redeemer)
 LIMITER = web.AppKey("limiter", FailureLimiter)
+# The pages' jinja environment (linkserver.rendering.environment), built once per app.
+TEMPLATES = web.AppKey("templates", jinja2.Environment)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from linkserver import rendering
-from linkserver.appkeys import LIMITER, SETTINGS
+from linkserver.appkeys import LIMITER, SETTINGS, TEMPLATES
 from linkserver.clientaddr import client_address
 from linkserver.presentation import Status
 from linkserver.responses import INVALID_TOKEN, RATE_LIMITED
@@ -40,7 +40,7 @@ def _misspelt_link(request: web.Request) -> bool:
 def _invalid(request: web.Request) -> web.Response:
     if request.path.startswith("/api/"):
         return INVALID_TOKEN.response()
-    return rendering.outcome_page(Status.INVALID, None)
+    return rendering.outcome_page(request.app[TEMPLATES], Status.INVALID, None)
 
 
 def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
@@ -48,6 +48,7 @@ def _too_many(request: web.Request, retry_after_s: int) -> web.Response:
         response = RATE_LIMITED.response()
     else:
         response = rendering.error_page(
+            request.app[TEMPLATES],
             429,
             "Too many attempts",
             "Too many links from your address were not valid. Please wait a minute and try again.",

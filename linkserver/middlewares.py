@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from linkserver import rendering
+from linkserver.appkeys import TEMPLATES
 from linkserver.responses import HTTP_ERRORS, INTERNAL, UNAVAILABLE, json_error
 from linkserver.security import redact_path
 from tokenstore.errors import StoreUnavailable
@@ -29,13 +30,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StoreUnavailable:
         if _wants_json(request):
             return UNAVAILABLE.response()
-        return rendering.unavailable_page()
+        return rendering.unavailable_page(request.app[TEMPLATES])
     except web.HTTPException as exc:
         if exc.status in HTTP_ERRORS:
             code, heading, message = HTTP_ERRORS[exc.status]
             if _wants_json(request):
                 return json_error(exc.status, code, message)
-            return rendering.error_page(exc.status, heading, message)
+            return rendering.error_page(request.app[TEMPLATES], exc.status, heading, message)
         raise
     except ConnectionError:
         if _client_gone(request):
@@ -59,4 +60,6 @@ def _internal_error(request: web.Request) -> web.Response:
     )
     if _wants_json(request):
         return INTERNAL.response()
-    return rendering.error_page(500, "Something went wrong", "Please try the link again shortly.")
+    return rendering.error_page(
+        request.app[TEMPLATES], 500, "Something went wrong", "Please try the link again shortly."
+    )

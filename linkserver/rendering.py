@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
+from linkserver.branding import Brand
 from linkserver.presentation import Status, format_moment
 from linkserver.responses import PAGE_STATUS
 from tokenstore import answerschema
@@ -17,17 +19,57 @@ from tokenstore.types import RedemptionState
 
 RECEIVED_REFRESH_S = 5
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("linkserver", "pages"),
-    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+PAGES = "pages"
 
 
-def render(template: str, status: int = 200, **context: Any) -> web.Response:
-    html = _env.get_template(template).render(**context)
+class TemplateDirError(ValueError):
+    """The operator's template directory cannot be used; the message says why."""
+
+
+def environment(template_dir: str | None = None, brand: Brand | None = None) -> jinja2.Environment:
+    """The pages' jinja environment: the operator's templates (by name) before the package's.
+
+    Everything is autoescaped, and nothing a process or a person gives is marked safe: a
+    detail, a label or a typed-in value is text on the page, never markup.
+    """
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir:
+        loaders.append(jinja2.FileSystemLoader(template_dir))
+    loaders.append(jinja2.PackageLoader("linkserver", PAGES))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["brand"] = brand or Brand()
+    return env
+
+
+def check_template_dir(template_dir: str) -> None:
+    """At start: a readable directory whose ``*.html`` templates all compile."""
+    path = Path(template_dir)
+    if not path.is_dir():
+        raise TemplateDirError(f"{template_dir} is not a directory")
+    env = environment(template_dir)
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.suffix == ".html")
+    except OSError as exc:
+        raise TemplateDirError(f"cannot list {template_dir}: {exc.strerror or exc}") from exc
+    for name in names:
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateDirError(f"{name} line {exc.lineno}: {exc.message}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateDirError(f"cannot read {name}: {exc}") from exc
+
+
+def render(
+    env: jinja2.Environment, template: str, status: int = 200, **context: Any
+) -> web.Response:
+    html = env.get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
@@ -52,6 +94,7 @@ def _field(
 
 
 def confirm_page(
+    env: jinja2.Environment,
     view: LinkView,
     form: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
@@ -66,6 +109,7 @@ def confirm_page(
             for name, prop in answerschema.properties(schema).items()
         ]
     return render(
+        env,
         "confirm.html",
         status=422 if errors else 200,
         notice=_uses_notice(view),
@@ -108,11 +152,12 @@ def _uses_notice(view: LinkView) -> str | None:
     return f"Received: {chose}. This link can be used {times}."
 
 
-def outcome_page(status: Status, view: LinkView | None) -> web.Response:
+def outcome_page(env: jinja2.Environment, status: Status, view: LinkView | None) -> web.Response:
     if status is Status.INVALID and view is None:
-        return invalid_page()
+        return invalid_page(env)
     heading, message = _outcome_text(status, view)
     return render(
+        env,
         "outcome.html",
         status=PAGE_STATUS[status],
         title=heading,
@@ -121,6 +166,8 @@ def outcome_page(status: Status, view: LinkView | None) -> web.Response:
         description=view.group.description if view else None,
         # While delivery is under way, reload now and then to show how it ended (GET is safe).
         refresh=RECEIVED_REFRESH_S if status is Status.RECEIVED else None,
+        # A link that is not (or no longer) valid says whom to ask.
+        contact_hint=status is Status.INVALID,
     )
 
 
@@ -163,8 +210,9 @@ def _outcome_text(status: Status, view: LinkView | None) -> tuple[str, str]:
     return texts.get(status, ("", ""))
 
 
-def unavailable_page() -> web.Response:
+def unavailable_page(env: jinja2.Environment) -> web.Response:
     return render(
+        env,
         "outcome.html",
         status=503,
         title="Please try again in a minute",
@@ -175,8 +223,9 @@ def unavailable_page() -> web.Response:
     )
 
 
-def error_page(status: int, heading: str, message: str) -> web.Response:
+def error_page(env: jinja2.Environment, status: int, heading: str, message: str) -> web.Response:
     return render(
+        env,
         "outcome.html",
         status=status,
         title=heading,
@@ -186,19 +235,25 @@ def error_page(status: int, heading: str, message: str) -> web.Response:
     )
 
 
-@functools.cache
-def _invalid_html() -> str:
+# One entry per environment (an app has one): tests build a few apps, a server one.
+@functools.lru_cache(maxsize=16)
+def _invalid_html(env: jinja2.Environment) -> str:
     heading, message = _outcome_text(Status.INVALID, None)
-    return _env.get_template("outcome.html").render(
-        title=heading, heading=heading, message=message, description=None, refresh=None
+    return env.get_template("outcome.html").render(
+        title=heading,
+        heading=heading,
+        message=message,
+        description=None,
+        refresh=None,
+        contact_hint=True,
     )
 
 
-def invalid_page() -> web.Response:
+def invalid_page(env: jinja2.Environment) -> web.Response:
     """The page for a forged, garbled or unknown token, rendered once: guessing costs us
     no more than the HMAC check (a response object cannot be reused, its text can)."""
     return web.Response(
-        text=_invalid_html(),
+        text=_invalid_html(env),
         status=PAGE_STATUS[Status.INVALID],
         content_type="text/html",
         charset="utf-8",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
+from linkserver import branding, rendering
+from linkserver.branding import Accent, Brand, BrandingError, Contact, Logo
 from tokenstore.settings import (
     Address,
     Network,
     Settings,
+    SettingsError,
     Variable,
     address,
     duration,
@@ -18,6 +22,37 @@ from tokenstore.settings import (
     setting,
     whole,
 )
+
+T = TypeVar("T")
+
+
+def _branded(check: Callable[[str], T]) -> Callable[[str, str], T]:
+    """A branding rule as a settings parser: its error names the variable."""
+
+    def parse(name: str, value: str) -> T:
+        try:
+            return check(value)
+        except BrandingError as exc:
+            raise SettingsError(f"{name}: {exc}") from exc
+
+    return parse
+
+
+def _product_name(value: str) -> str:
+    return branding.one_line(value, branding.MAX_PRODUCT_NAME_CHARS, "the product name")
+
+
+def _footer(value: str) -> str:
+    return branding.one_line(value, branding.MAX_FOOTER_CHARS, "the footer")
+
+
+def _template_dir(name: str, value: str) -> str:
+    try:
+        rendering.check_template_dir(value)
+    except rendering.TemplateDirError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+    return value
+
 
 VARIABLES: tuple[Variable, ...] = (
     setting("LISTEN", "link server address host:port", address, "serve"),
@@ -35,6 +70,29 @@ VARIABLES: tuple[Variable, ...] = (
     setting("FAILED_LOOKUPS_PER_MINUTE", "refill rate of that allowance", whole(1), "serve"),
     setting("CORRELATION_TIMEOUT", "HTTP timeout of one correlation", duration, "serve"),
     setting("NOT_YET_WINDOW", "how long 'no execution waits yet' is retried", duration, "serve"),
+    # The sender's name on the pages (linkserver/branding.py), checked once at start.
+    setting(
+        "PRODUCT_NAME", "product name in page headers and titles", _branded(_product_name), "serve"
+    ),
+    setting(
+        "LOGO_FILE",
+        "PNG, JPEG, WebP or GIF logo (at most 512 KiB), served at /static/logo",
+        _branded(branding.read_logo),
+        "serve",
+        attr="logo",
+    ),
+    setting(
+        "ACCENT_COLOUR",
+        "accent colour #rrggbb of buttons (served in /static/theme.css)",
+        _branded(branding.accent),
+        "serve",
+        attr="accent",
+    ),
+    setting("FOOTER", "a line of plain text at the foot of every page", _branded(_footer), "serve"),
+    setting(
+        "CONTACT", "email address or https URL people may ask", _branded(branding.contact), "serve"
+    ),
+    setting("TEMPLATE_DIR", "page templates overriding the shipped ones", _template_dir, "serve"),
 )
 
 LISTEN = Address("127.0.0.1", 8088)
@@ -58,6 +116,17 @@ class LinkServerSettings:
     # delivery
     correlation_timeout: dt.timedelta = dt.timedelta(seconds=10)
     not_yet_window: dt.timedelta = dt.timedelta(minutes=10)
+    # the sender's name on the pages
+    product_name: str = branding.DEFAULT_PRODUCT_NAME
+    logo: Logo | None = None
+    accent: Accent | None = None
+    footer: str | None = None
+    contact: Contact | None = None
+    template_dir: str | None = None
+
+    @property
+    def brand(self) -> Brand:
+        return Brand(self.product_name, self.logo, self.accent, self.footer, self.contact)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LinkServerSettings:

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.multipart import BadContentDispositionHeader
 
 from linkserver import rendering
-from linkserver.appkeys import REDEEMER
+from linkserver.appkeys import REDEEMER, TEMPLATES
 from linkserver.clientaddr import client_info
 from linkserver.forms import FormAnswer
 from linkserver.presentation import Status, status_of
@@ -25,14 +25,15 @@ async def show_link(request: web.Request) -> web.StreamResponse:
     """Safe for mail scanners and chat previews: reads, never writes."""
     view = await request.app[REDEEMER].find(request.match_info["token"])
     status = status_of(view, utcnow())
+    templates = request.app[TEMPLATES]
     if status is Status.OPEN and view is not None:
-        return rendering.confirm_page(view)
-    return rendering.outcome_page(status, view)
+        return rendering.confirm_page(templates, view)
+    return rendering.outcome_page(templates, status, view)
 
 
 async def use_link(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
-    redeemer = request.app[REDEEMER]
+    redeemer, templates = request.app[REDEEMER], request.app[TEMPLATES]
     try:
         posted = await request.post()
     except UNREADABLE_FORM as exc:
@@ -42,6 +43,7 @@ async def use_link(request: web.Request) -> web.StreamResponse:
             extra={"action": "form_refused"},
         )
         return rendering.error_page(
+            templates,
             400,
             "The answer could not be read",
             "Your browser sent a form we could not read. Please open the link again.",
@@ -49,9 +51,9 @@ async def use_link(request: web.Request) -> web.StreamResponse:
     form = {k: v for k, v in posted.items() if isinstance(v, str)}
     used = await redeemer.use(token, FormAnswer(form), client_info(request))
     if used.view is None:
-        return rendering.outcome_page(Status.INVALID, None)
+        return rendering.outcome_page(templates, Status.INVALID, None)
     if used.input_errors is not None:
-        return rendering.confirm_page(used.view, form, used.input_errors)
+        return rendering.confirm_page(templates, used.view, form, used.input_errors)
     # Post/redirect/get: a reload shows the outcome instead of sending the form again. The
     # location is relative, so it holds behind a proxy that serves us under a path prefix.
     raise web.HTTPSeeOther(location=f"./{token}")
