@@ -120,3 +120,27 @@ async def test_details_travel_from_the_model_to_the_api_and_the_answer_says_what
         body = await response.json()
     assert body["status"] == "answered_elsewhere"
     assert body["answer"]["input"] == {"amount": 35}
+
+
+async def test_the_approval_by_email_example_shows_its_purchase_as_details(
+    harness: Harness, database_url: str, camunda_url: str, keyring: Keyring, started: list[str]
+) -> None:
+    harness.rest.deploy_example("approval-by-email.bpmn")
+    settings = WorkerSettings.from_env(worker_env(database_url, camunda_url))
+    purchase = '[{"label": "Amount", "value": 4800}, {"label": "Requested by", "value": "Anna"}]'
+    async with rig(harness, settings, keyring) as worker:
+        for business_key, variables in (
+            (f"it-{uuid.uuid4().hex}", {"purchase": {"type": "Json", "value": purchase}}),
+            (f"it-{uuid.uuid4().hex}", {}),  # without it: no table, no incident
+        ):
+            variables["approver"] = {"type": "String", "value": "anna@example.com"}
+            pid = harness.rest.start("approval-by-email", variables, business_key)
+            started.append(pid)
+            task = await worker.fetch("issue-token", business_key)
+            assert isinstance(await worker.worker.process(task), Complete)
+            urls = json.loads(harness.rest.history_variables(pid)["actionLinks"]["value"])
+            token = urls["approve"].rsplit("/", 1)[1]
+            async with harness.http.get(f"{harness.base}/api/v1/links/{token}") as response:
+                body = await response.json()
+            expected = json.loads(purchase) if "purchase" in variables else []
+            assert body["details"] == expected
