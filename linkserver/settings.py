@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from linkserver import branding, rendering
+from linkserver import branding
 from linkserver.branding import Accent, Brand, BrandingError, Contact, Logo
 from tokenstore.settings import (
     Address,
@@ -47,6 +47,10 @@ def _footer(value: str) -> str:
 
 
 def _template_dir(name: str, value: str) -> str:
+    # Compiled by the pages' own environment (its extensions included); imported here, not
+    # at the top, so the commands that never serve pages do not load aiohttp to read settings.
+    from linkserver import rendering
+
     try:
         rendering.check_template_dir(value)
     except rendering.TemplateDirError as exc:
