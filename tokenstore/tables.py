@@ -69,7 +69,8 @@ links = sa.Table(
     sa.Column("position", sa.SmallInteger, nullable=False),
     sa.Column("token_hash", sa.LargeBinary, nullable=False),
     sa.Column("variables", pg.JSONB, nullable=False, server_default=sa.text("'{}'")),
-    sa.Column("input_schema", pg.JSONB),
+    # json, not jsonb: jsonb reorders keys, and a form shows its fields in the model's order.
+    sa.Column("input_schema", pg.JSON),
     sa.Column("max_uses", sa.Integer, nullable=False, server_default=sa.text("1")),
     sa.Column("uses", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("state", sa.Text, nullable=False, server_default=LinkState.ACTIVE.value),

@@ -18,7 +18,7 @@ from tests.support.builders import issue_request
 from tests.support.channels import rig, worker_env
 from tests.support.harness import WAIT_FOR_DECISION, Harness, link_server, settings_for
 from tokenstore import answering, issuing, tokens
-from tokenstore.model import Detail
+from tokenstore.model import ActionSpec, Detail
 from tokenstore.tokens import Keyring
 from tokenstore.types import utcnow
 from worker.outcome import Complete
@@ -144,3 +144,23 @@ async def test_the_approval_by_email_example_shows_its_purchase_as_details(
                 body = await response.json()
             expected = json.loads(purchase) if "purchase" in variables else []
             assert body["details"] == expected
+
+
+async def test_a_forms_fields_keep_the_order_the_model_wrote(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    """jsonb would sort them shortest name first (by, note, amount, zeta): the page's fields
+    and the typed-in values are listed in the model's order instead."""
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in ("zeta", "amount", "by", "note")},
+    }
+    request = issue_request(actions=(ActionSpec("other", "Other", {}, schema),))
+    async with db.begin() as conn:
+        issued = await issuing.issue_group(conn, request, keyring, utcnow())
+    async with db.connect() as conn:
+        view = await answering.find_link(
+            conn, tokens.verify(keyring, issued.tokens["other"]) or pytest.fail("no hash")
+        )
+    assert view is not None and view.link.input_schema is not None
+    assert list(view.link.input_schema["properties"]) == ["zeta", "amount", "by", "note"]

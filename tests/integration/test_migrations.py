@@ -113,13 +113,26 @@ def _insert_group(url: str, external_task_id: str) -> uuid.UUID:
     return group_id
 
 
+def _input_schema_type(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'links' AND column_name = 'input_schema'"
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def test_0004_gives_existing_groups_no_details_and_its_downgrade_keeps_them(
     database_url: str,
 ) -> None:
     config = alembic_config(database_url)
     command.downgrade(config, "0003")
     old = _insert_group(database_url, "task-before-0004")
+    assert _input_schema_type(database_url) == "jsonb"
     command.upgrade(config, "0004")
+    # json keeps a schema's keys in the order written (jsonb sorts them).
+    assert _input_schema_type(database_url) == "json"
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT details, locale, time_zone, recipient FROM link_groups WHERE id = %s", (old,)
@@ -150,5 +163,6 @@ def test_0004_gives_existing_groups_no_details_and_its_downgrade_keeps_them(
         assert not {"details", "locale", "time_zone"} & columns
         kept = conn.execute("SELECT count(*) FROM link_groups").fetchone()
         assert kept == (2,)
+    assert _input_schema_type(database_url) == "jsonb"
     command.upgrade(config, "head")
     assert _tables(database_url) == TABLES
