@@ -12,7 +12,7 @@ import functools
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +22,7 @@ from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from linkserver.branding import Brand
 from linkserver.presentation import format_moment
 from tokenstore.problems import Param, Problem
 from tokenstore.settings import SettingsError
@@ -48,6 +49,10 @@ class Language:
     tag: str
     locale: Locale
     translations: Translations
+    # The deployment's look, the same for every language: the sender's name and the
+    # operator's templates (``ACTION_LINKS_TEMPLATE_DIR``).
+    brand: Brand = field(default_factory=Brand)
+    template_dir: str | None = None
 
     def gettext(self, msgid: str, **params: Param) -> str:
         text = self.translations.ugettext(msgid)
@@ -88,9 +93,13 @@ class Languages:
         default: str = "en",
         pinned: str | None = None,
         time_zone: ZoneInfo | None = None,
+        brand: Brand | None = None,
+        template_dir: str | None = None,
     ) -> None:
+        look = brand or Brand()
         self._languages = {
-            tag: Language(tag, Locale.parse(tag, sep="-"), t) for tag, t in catalogs.items()
+            tag: Language(tag, Locale.parse(tag, sep="-"), t, look, template_dir)
+            for tag, t in catalogs.items()
         }
         self.default = self._known(default, "ACTION_LINKS_DEFAULT_LOCALE")
         self.pinned = self._known(pinned, "ACTION_LINKS_LOCALE") if pinned else None
@@ -104,6 +113,8 @@ class Languages:
         default: str = "en",
         pinned: str | None = None,
         time_zone: str | None = None,
+        brand: Brand | None = None,
+        template_dir: str | None = None,
     ) -> Languages:
         """The packaged catalogs, each overridden or joined by the operator's in ``extra_dir``."""
         catalogs = read_catalogs(LOCALE_DIR)
@@ -115,7 +126,8 @@ class Languages:
                     catalogs[tag].merge(extra)
                 else:
                     catalogs[tag] = extra
-        return cls(catalogs, default, pinned, zone_named(time_zone) if time_zone else None)
+        zone = zone_named(time_zone) if time_zone else None
+        return cls(catalogs, default, pinned, zone, brand, template_dir)
 
     @property
     def tags(self) -> tuple[str, ...]:

@@ -73,6 +73,27 @@ _LINK = {
         "label": {"type": "string"},
         "description": {"type": ["string", "null"]},
         "expiresAt": {"type": "string", "format": "date-time"},
+        "details": {
+            "type": "array",
+            "description": "What the request is about, in the order the process gave it",
+            "maxItems": 30,
+            "items": {
+                "type": "object",
+                "required": ["label", "value"],
+                "properties": {
+                    "label": {"type": "string"},
+                    "value": {"type": ["string", "number", "boolean", "null"]},
+                },
+            },
+        },
+        "locale": {
+            "type": ["string", "null"],
+            "description": "The language the process pinned for this request (BCP 47, de-CH)",
+        },
+        "timeZone": {
+            "type": ["string", "null"],
+            "description": "The time zone the process pinned for this request (IANA name)",
+        },
         "input": {"type": ["object", "null"], "description": "JSON Schema of the input it takes"},
         "usesLeft": {"type": "integer", "minimum": 0},
         "answer": {
@@ -82,6 +103,11 @@ _LINK = {
                 "label": {"type": "string"},
                 "answeredAt": {"type": "string", "format": "date-time"},
                 "delivery": {"type": "string", "enum": ["pending", "delivered", "undeliverable"]},
+                "input": {
+                    "type": "object",
+                    "description": "The values typed into the answering link's form, by name",
+                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                },
             },
         },
         "outcome": {"type": "string", "enum": ["accepted", "already_answered"]},

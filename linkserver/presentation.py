@@ -11,7 +11,7 @@ from babel import Locale
 from babel.dates import format_date, format_time
 
 from tokenstore.decisions import effective_state
-from tokenstore.model import LinkView
+from tokenstore.model import LinkView, details_to_json
 from tokenstore.states import Event, revoked_by
 from tokenstore.types import LinkState
 
@@ -74,6 +74,9 @@ def describe(view: LinkView | None, now: dt.datetime) -> dict[str, Any]:
         "label": view.link.label,
         "description": view.group.description,
         "expiresAt": view.group.expires_at.isoformat(),
+        "details": details_to_json(view.group.details),
+        "locale": view.group.locale,
+        "timeZone": view.group.time_zone,
         "input": dict(view.link.input_schema) if view.link.input_schema else None,
         "usesLeft": max(view.link.max_uses - view.link.uses, 0) if status is Status.OPEN else 0,
         "answer": None
@@ -83,5 +86,7 @@ def describe(view: LinkView | None, now: dt.datetime) -> dict[str, Any]:
             "label": answer.label,
             "answeredAt": answer.answered_at.isoformat(),
             "delivery": answer.state.value,
+            # What the person typed into the form (bound variables are the model's, not theirs).
+            "input": {name: typed.value for name, typed in answer.typed_in().items()},
         },
     }

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from babel.support import Translations
 
 from linkserver.appkeys import LANGUAGES
+from linkserver.branding import Brand
 from linkserver.languages import N_, Language, Languages
 from linkserver.presentation import Status
 from linkserver.responses import PAGE_STATUS
@@ -29,19 +32,68 @@ MAX_RADIO_OPTIONS = 5
 MAX_SINGLE_LINE_CHARS = 200
 
 
-@functools.cache
-def _environment(language: Language) -> jinja2.Environment:
-    """One environment per language: gettext is bound into its compiled templates."""
+PAGES = "pages"
+
+
+class TemplateDirError(ValueError):
+    """The operator's template directory cannot be used; the message says why."""
+
+
+def environment(
+    template_dir: str | None = None,
+    brand: Brand | None = None,
+    translations: Translations | None = None,
+) -> jinja2.Environment:
+    """The pages' jinja environment: the operator's templates (by name) before the package's,
+    the sender's name as ``brand``, and gettext bound to one language's catalog.
+
+    Everything is autoescaped, and nothing a process or a person gives is marked safe: a
+    detail, a label or a typed-in value is text on the page, never markup.
+    """
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir:
+        loaders.append(jinja2.FileSystemLoader(template_dir))
+    loaders.append(jinja2.PackageLoader("linkserver", PAGES))
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("linkserver", "pages"),
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_translations(language.translations, newstyle=True)  # type: ignore[attr-defined]
+    if translations is None:
+        env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    else:
+        env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["brand"] = brand or Brand()
     return env
+
+
+def check_template_dir(template_dir: str) -> None:
+    """At start: a readable directory whose ``*.html`` templates all compile."""
+    path = Path(template_dir)
+    if not path.is_dir():
+        raise TemplateDirError(f"{template_dir} is not a directory")
+    env = environment(template_dir)
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.suffix == ".html")
+    except OSError as exc:
+        raise TemplateDirError(f"cannot list {template_dir}: {exc.strerror or exc}") from exc
+    for name in names:
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateDirError(f"{name} line {exc.lineno}: {exc.message}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateDirError(f"cannot read {name}: {exc}") from exc
+
+
+# One environment per language of an app (a server has one app; tests build a few): gettext
+# is bound into its compiled templates, and the language carries the deployment's look.
+@functools.lru_cache(maxsize=64)
+def _environment(language: Language) -> jinja2.Environment:
+    return environment(language.template_dir, language.brand, language.translations)
 
 
 def language_of(request: web.Request, group: Group | None = None) -> Language:
@@ -262,6 +314,8 @@ def outcome_page(
         description=view.group.description if view else None,
         # While delivery is under way, reload now and then to show how it ended (GET is safe).
         refresh=RECEIVED_REFRESH_S if status is Status.RECEIVED else None,
+        # A link that is not (or no longer) valid says whom to ask.
+        contact_hint=status is Status.INVALID,
     )
 
 
@@ -366,6 +420,7 @@ def _invalid_html(language: Language) -> str:
             "message": message,
             "description": None,
             "refresh": None,
+            "contact_hint": True,
         },
     )
 

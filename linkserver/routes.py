@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from linkserver import api, health, views
+from linkserver import api, assets, health, views
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -19,6 +19,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", api.openapi)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    # Before the static folder, whose prefix would otherwise claim these paths.
+    app.router.add_get("/static/logo", assets.logo)
+    app.router.add_get("/static/theme.css", assets.theme)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
 
 

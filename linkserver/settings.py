@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from linkserver import branding
+from linkserver.branding import Accent, Brand, BrandingError, Contact, Logo
 from linkserver.languages import Languages, zone_named
 from tokenstore.settings import (
     Address,
@@ -35,6 +38,41 @@ def time_zone(name: str, value: str) -> str:
     return zone_named(value).key
 
 
+T = TypeVar("T")
+
+
+def _branded(check: Callable[[str], T]) -> Callable[[str, str], T]:
+    """A branding rule as a settings parser: its error names the variable."""
+
+    def parse(name: str, value: str) -> T:
+        try:
+            return check(value)
+        except BrandingError as exc:
+            raise SettingsError(f"{name}: {exc}") from exc
+
+    return parse
+
+
+def _product_name(value: str) -> str:
+    return branding.one_line(value, branding.MAX_PRODUCT_NAME_CHARS, "the product name")
+
+
+def _footer(value: str) -> str:
+    return branding.one_line(value, branding.MAX_FOOTER_CHARS, "the footer")
+
+
+def _template_dir(name: str, value: str) -> str:
+    # Compiled by the pages' own environment (its extensions included); imported here, not
+    # at the top, so the commands that never serve pages do not load aiohttp to read settings.
+    from linkserver import rendering
+
+    try:
+        rendering.check_template_dir(value)
+    except rendering.TemplateDirError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+    return value
+
+
 VARIABLES: tuple[Variable, ...] = (
     setting("LISTEN", "link server address host:port", address, "serve"),
     setting("ADMIN_LISTEN", "link server admin address (metrics)", address, "serve"),
@@ -55,6 +93,29 @@ VARIABLES: tuple[Variable, ...] = (
     setting("DEFAULT_LOCALE", "the pages' language when nothing else chooses", text, "serve"),
     setting("LOCALE_DIR", "extra catalogs: <lang>/LC_MESSAGES/messages.po", directory, "serve"),
     setting("TIME_ZONE", "time zone of dates on the pages (IANA name)", time_zone, "serve"),
+    # The sender's name on the pages (linkserver/branding.py), checked once at start.
+    setting(
+        "PRODUCT_NAME", "product name in page headers and titles", _branded(_product_name), "serve"
+    ),
+    setting(
+        "LOGO_FILE",
+        "PNG, JPEG, WebP or GIF logo (at most 512 KiB), served at /static/logo",
+        _branded(branding.read_logo),
+        "serve",
+        attr="logo",
+    ),
+    setting(
+        "ACCENT_COLOUR",
+        "accent colour #rrggbb of buttons (served in /static/theme.css)",
+        _branded(branding.accent),
+        "serve",
+        attr="accent",
+    ),
+    setting("FOOTER", "a line of plain text at the foot of every page", _branded(_footer), "serve"),
+    setting(
+        "CONTACT", "email address or https URL people may ask", _branded(branding.contact), "serve"
+    ),
+    setting("TEMPLATE_DIR", "page templates overriding the shipped ones", _template_dir, "serve"),
 )
 
 LISTEN = Address("127.0.0.1", 8088)
@@ -84,9 +145,28 @@ class LinkServerSettings:
     locale_dir: Path | None = None
     time_zone: str | None = None  # UTC
 
+    # the sender's name on the pages
+    product_name: str = branding.DEFAULT_PRODUCT_NAME
+    logo: Logo | None = None
+    accent: Accent | None = None
+    footer: str | None = None
+    contact: Contact | None = None
+    template_dir: str | None = None
+
+    @property
+    def brand(self) -> Brand:
+        return Brand(self.product_name, self.logo, self.accent, self.footer, self.contact)
+
     def languages(self) -> Languages:
         """The catalogs and the choices of language; a SettingsError if any is wrong."""
-        return Languages.load(self.locale_dir, self.default_locale, self.locale, self.time_zone)
+        return Languages.load(
+            self.locale_dir,
+            self.default_locale,
+            self.locale,
+            self.time_zone,
+            self.brand,
+            self.template_dir,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LinkServerSettings:

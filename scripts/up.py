@@ -42,6 +42,8 @@ ADMIN_PORT = 9188
 WORKER_ADMIN_PORT = 9189
 MAIL_FROM = "action-links@localhost"
 DEMO_APPROVER = "approver@example.com"
+# What the demo approval is about: the confirmation page shows it as a table.
+DEMO_PURCHASE = '{"Amount": "$4,800.00", "Requested by": "Anna Berg", "Cost centre": "CC-7"}'
 # The daemons' ACTION_LINKS_SHUTDOWN_GRACE (default) plus a long poll's end.
 DRAIN_S = 20
 
@@ -102,7 +104,10 @@ def main() -> int:
             for example in sorted((ROOT / "examples").glob("*.bpmn")):
                 rest.deploy_example(example.name)
             instance, links = start_approval(rest, "purchase-4711")
-            approver = {"approver": {"type": "String", "value": DEMO_APPROVER}}
+            approver = {
+                "approver": {"type": "String", "value": DEMO_APPROVER},
+                "purchase": {"type": "Json", "value": DEMO_PURCHASE},
+            }
             rest.start("approval-by-email", approver, business_key="purchase-4712")
             print("\nEverything is up.")
             print(f"  Camunda REST:   {camunda_url}")

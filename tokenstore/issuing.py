@@ -14,7 +14,7 @@ from tokenstore import audit, tokens
 from tokenstore.audit import AuditEvent
 from tokenstore.db import Connection
 from tokenstore.errors import GroupAlreadyUsed
-from tokenstore.model import IssuedGroup, IssueRequest
+from tokenstore.model import IssuedGroup, IssueRequest, details_to_json
 from tokenstore.states import Event, link_sources, next_state
 from tokenstore.tables import link_groups, links
 from tokenstore.types import AuditAction, GroupId, LinkState, new_id
@@ -51,6 +51,9 @@ async def issue_group(
             description=request.description,
             exclusive=request.exclusive,
             recipient=request.recipient,
+            details=details_to_json(request.details),
+            locale=request.locale,
+            time_zone=request.time_zone,
             created_at=now,
             expires_at=expires_at,
         )
@@ -116,8 +119,15 @@ async def _reissue(
     await conn.execute(
         sa.update(link_groups)
         .where(link_groups.c.id == group_id)
-        # A task retried after an incident may name its recipient anew.
-        .values(expires_at=expires_at, recipient=request.recipient)
+        # A task retried after an incident may name its recipient, and what its request is
+        # about, anew (the modeler fixed the expression that made the incident).
+        .values(
+            expires_at=expires_at,
+            recipient=request.recipient,
+            details=details_to_json(request.details),
+            locale=request.locale,
+            time_zone=request.time_zone,
+        )
     )
     minted: dict[str, str] = {}
     for link_id, action, _, state in link_rows:

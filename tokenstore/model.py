@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,10 @@ class IssueRequest:
     description: str | None = None
     exclusive: bool = True
     recipient: str | None = None
+    # What the person is asked about, and the language and time zone pinned for the pages.
+    details: tuple[Detail, ...] = ()
+    locale: str | None = None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,18 @@ class Detail:
 
     label: str
     value: str | int | float | bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as ``link_groups.details`` and the JSON API keep it."""
+        return {"label": self.label, "value": self.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Detail:
+        return cls(str(data["label"]), data.get("value"))
+
+
+def details_to_json(details: Sequence[Detail]) -> list[dict[str, Any]]:
+    return [detail.to_json() for detail in details]
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,9 @@ class Group:
             created_at=row["created_at"],
             expires_at=row["expires_at"],
             recipient=row["recipient"],
+            details=tuple(Detail.from_json(item) for item in row["details"] or ()),
+            locale=row["locale"],
+            time_zone=row["time_zone"],
         )
 
 
@@ -172,13 +191,15 @@ class Answer:
         )
 
     def typed_in(self) -> dict[str, TypedValue]:
-        """The values typed into the answering link's form, in the schema's order.
+        """The values the person typed into the form, in the order of the schema's properties.
 
-        ``variables`` restricted to the schema's property names: a bound variable of the
-        same name wins over a typed one, so it is only shown if the schema names it.
+        Bound variables win over typed ones (a schema may not name a bound variable), so the
+        typed-in values are exactly the answer's variables the schema has a property for.
         """
-        declared = (self.input_schema or {}).get("properties") or {}
-        return {name: self.variables[name] for name in declared if name in self.variables}
+        if not self.input_schema:
+            return {}
+        names = self.input_schema.get("properties") or {}
+        return {name: self.variables[name] for name in names if name in self.variables}
 
 
 @dataclass(frozen=True)

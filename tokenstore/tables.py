@@ -40,6 +40,12 @@ link_groups = sa.Table(
     sa.Column("description", sa.Text),
     # Who the links were sent to (an address or a user id), as the model named them.
     sa.Column("recipient", sa.Text),
+    # What the person is asked about: [{"label": …, "value": …}, …] in the model's order (a
+    # list, since jsonb keeps no key order), values with their JSON type.
+    sa.Column("details", pg.JSONB, nullable=False, server_default=sa.text("'[]'")),
+    # Pinned by the task: the pages' language (a BCP 47 tag, de-CH) and time zone (IANA name).
+    sa.Column("locale", sa.Text),
+    sa.Column("time_zone", sa.Text),
     sa.Column("exclusive", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", TZ, nullable=False),
     sa.Column("expires_at", TZ, nullable=False),
@@ -63,7 +69,8 @@ links = sa.Table(
     sa.Column("position", sa.SmallInteger, nullable=False),
     sa.Column("token_hash", sa.LargeBinary, nullable=False),
     sa.Column("variables", pg.JSONB, nullable=False, server_default=sa.text("'{}'")),
-    sa.Column("input_schema", pg.JSONB),
+    # json, not jsonb: jsonb reorders keys, and a form shows its fields in the model's order.
+    sa.Column("input_schema", pg.JSON),
     sa.Column("max_uses", sa.Integer, nullable=False, server_default=sa.text("1")),
     sa.Column("uses", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("state", sa.Text, nullable=False, server_default=LinkState.ACTIVE.value),

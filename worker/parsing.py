@@ -21,7 +21,7 @@ from tokenstore.errors import InvalidVariable
 from tokenstore.model import ActionSpec, IssueRequest
 from tokenstore.types import CorrelateBy, GroupId
 from tokenstore.variables import TypedValue, typed, typed_map
-from worker import letter, taskvariables
+from worker import details, letter, taskvariables
 from worker.errors import ModelingError
 from worker.task import Task
 
@@ -95,6 +95,9 @@ def parse_issue(task: Task, now: dt.datetime) -> IssueSpec:
         description=_description(variables),
         exclusive=taskvariables.boolean(variables, "exclusive", default=True),
         recipient=parse_recipient(variables),
+        details=details.parse_details(variables),
+        locale=details.parse_locale(variables),
+        time_zone=details.parse_time_zone(variables),
     )
     return IssueSpec(request, outputs, key_names)
 

@@ -7,6 +7,7 @@ each of those and raise ModelingError with a message that names the input.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -95,8 +96,13 @@ def boolean(variables: Mapping[str, Mapping[str, Any]], name: str, default: bool
     raise ModelingError(f"{name} must be true or false, not {value!r}")
 
 
-def json_value(variables: Mapping[str, Mapping[str, Any]], name: str) -> object | None:
-    """A String holding JSON, a Json variable, or a value already decoded."""
+def json_value(
+    variables: Mapping[str, Mapping[str, Any]], name: str, unique_keys: bool = False
+) -> object | None:
+    """A String holding JSON, a Json variable, or a value already decoded.
+
+    With ``unique_keys``, an object that names a key twice is a mistake, not "the last wins".
+    """
     found = raw(variables, name)
     if found is None:
         return None
@@ -104,15 +110,16 @@ def json_value(variables: Mapping[str, Mapping[str, Any]], name: str) -> object 
     if kind in ("String", "Json") and isinstance(value, str):
         if not value.strip():
             return None
-        return _checked_json(_decoded_json(value, name), name)
+        return _checked_json(_decoded_json(value, name, unique_keys), name)
     if kind == "Json" or isinstance(value, list | dict):
         return _checked_json(value, name)
     raise ModelingError(f"{name} must be a String holding JSON or a Json variable, not {kind}")
 
 
-def _decoded_json(text: str, name: str) -> object:
+def _decoded_json(text: str, name: str, unique_keys: bool = False) -> object:
+    hook = functools.partial(_unique_pairs, name) if unique_keys else None
     try:
-        decoded: object = json.loads(text, parse_constant=_no_constant)
+        decoded: object = json.loads(text, parse_constant=_no_constant, object_pairs_hook=hook)
     except json.JSONDecodeError as exc:
         raise ModelingError(
             f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
@@ -121,6 +128,15 @@ def _decoded_json(text: str, name: str) -> object:
         raise ModelingError(f"{name} nests JSON more than {MAX_JSON_DEPTH} levels deep") from exc
     except ValueError as exc:  # a number of thousands of digits, NaN, Infinity
         raise ModelingError(f"{name} is not usable JSON: {str(exc)[:200]}") from exc
+    return decoded
+
+
+def _unique_pairs(name: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    decoded = dict(pairs)
+    if len(decoded) < len(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ModelingError(f"{name} names {twice[:40]!r} twice; each key may appear once")
     return decoded
 
 

@@ -95,4 +95,74 @@ def test_plain_alembic_command_line_works(database_url: str) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "0003 (head)" in result.stdout
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert f"{head} (head)" in result.stdout
+
+
+def _insert_group(url: str, external_task_id: str) -> uuid.UUID:
+    """A link group as 0003 knew it: no details, locale or time zone."""
+    group_id = uuid.uuid4()
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO link_groups (id, external_task_id, process_instance_id, activity_id,"
+            " message_name, correlate_by, recipient, created_at, expires_at)"
+            " VALUES (%s, %s, 'pi-1', 'issue', 'decision', 'processInstance', 'anna',"
+            " now(), now() + interval '1 day')",
+            (group_id, external_task_id),
+        )
+    return group_id
+
+
+def _input_schema_type(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'links' AND column_name = 'input_schema'"
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_0004_gives_existing_groups_no_details_and_its_downgrade_keeps_them(
+    database_url: str,
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "0003")
+    old = _insert_group(database_url, "task-before-0004")
+    assert _input_schema_type(database_url) == "jsonb"
+    command.upgrade(config, "0004")
+    # json keeps a schema's keys in the order written (jsonb sorts them).
+    assert _input_schema_type(database_url) == "json"
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT details, locale, time_zone, recipient FROM link_groups WHERE id = %s", (old,)
+        ).fetchone()
+        assert row == ([], None, None, "anna")
+        conn.execute(
+            "UPDATE link_groups SET details = %s::jsonb, locale = 'de-CH',"
+            " time_zone = 'Europe/Zurich' WHERE id = %s",
+            ('[{"label": "Amount", "value": 4800}]', old),
+        )
+        conn.commit()
+        # A group written without the new columns (by a 0003 replica during a rolling
+        # upgrade) gets the defaults.
+    newer = _insert_group(database_url, "task-during-rollout")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(
+            "SELECT details, locale FROM link_groups WHERE id = %s", (newer,)
+        ).fetchone() == ([], None)
+    command.downgrade(config, "0003")
+    with psycopg.connect(database_url) as conn:
+        columns = {
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'link_groups'"
+            ).fetchall()
+        }
+        assert not {"details", "locale", "time_zone"} & columns
+        kept = conn.execute("SELECT count(*) FROM link_groups").fetchone()
+        assert kept == (2,)
+    assert _input_schema_type(database_url) == "jsonb"
+    command.upgrade(config, "head")
+    assert _tables(database_url) == TABLES

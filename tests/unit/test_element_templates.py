@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.modeling import template_files
+from tokenstore.model import Detail
 from tokenstore.types import CorrelateBy, ExternalTaskId, ProcessInstanceId
 from tokenstore.variables import TypedValue
 from worker.parsing import (
@@ -48,6 +50,9 @@ TOPIC_INPUTS = {
         "expiresAtVariable",
         "groupIdVariable",
         "recipient",
+        "details",
+        "locale",
+        "timeZone",
     },
     "revoke-tokens": {"groupId", "actions", "resultVariable"},
     "send-links-email": {
@@ -178,6 +183,35 @@ def test_the_string_link_map_is_written_when_named() -> None:
         task_from(template_for("issue-token"), resultStringVariable="actionLinksText"), NOW
     )
     assert spec.outputs.links_text == "actionLinksText"
+
+
+def test_the_page_fields_stay_out_of_the_model_while_empty() -> None:
+    request = parse_issue(task_from(template_for("issue-token")), NOW).request
+    assert request.details == () and request.locale is None and request.time_zone is None
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        '[{"label": "Amount", "value": 4800}, {"label": "Requester", "value": "Anna"}]',
+        '{"Amount": 4800, "Requester": "Anna"}',
+    ],
+    ids=["list", "map"],
+)
+def test_the_page_fields_take_details_as_a_list_or_a_map(details: str) -> None:
+    task = task_from(
+        template_for("issue-token"), details=details, locale="de_CH", timeZone="Europe/Berlin"
+    )
+    request = parse_issue(task, NOW).request
+    assert request.details == (Detail("Amount", 4800), Detail("Requester", "Anna"))
+    assert (request.locale, request.time_zone) == ("de-CH", "Europe/Berlin")
+
+
+@pytest.mark.parametrize("tag", ["de", "de-CH", "pt_BR", "zh-Hant-TW", "es-419"])
+def test_the_locale_fields_pattern_admits_what_the_worker_accepts(tag: str) -> None:
+    (field,) = [p for p in inputs(template_for("issue-token")) if p["binding"]["name"] == "locale"]
+    assert re.match(field["constraints"]["pattern"]["value"], tag)
+    assert parse_issue(task_from(template_for("issue-token"), locale=tag), NOW).request.locale
 
 
 def test_revoke_template_default_revokes_everything() -> None:

@@ -17,6 +17,8 @@ UNDESCRIBED = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/static"),
+    ("GET", "/static/logo"),
+    ("GET", "/static/theme.css"),
 }
 
 
