@@ -153,6 +153,13 @@ async def _click_early_then_deliver_once(
         return not h.rest.is_running(pid)
 
     await wait_until(delivered, timeout_s=60, what="the answer to arrive")
+
+    # The instance ends inside the correlation; the server records "delivered" when the
+    # engine's answer reaches it, a moment later.
+    async def settled() -> bool:
+        return redemption_states(database_url)[0][0] != "pending"
+
+    await wait_until(settled, timeout_s=30, what="the delivery to be recorded")
     assert redemption_states(database_url)[0][0] == "delivered"
     assert h.rest.correlation_count(pid) == 1
 
