@@ -41,13 +41,14 @@ catalogs: $(BIN)/.installed
 	$(BIN)/pybabel update -i linkserver/locales/messages.pot -d linkserver/locales \
 		--no-fuzzy-matching --ignore-obsolete --width 100
 
-## screenshots: the browser test, then four of its desktop screenshots into docs/screenshots (README)
-SCREENSHOTS := approval-confirm approval-outcome other-amount-error approval-already-answered
+## screenshots: the browser test, then six of its screenshots into docs/screenshots (README)
+SCREENSHOTS := approval-confirm-desktop approval-confirm-phone-de approval-outcome-desktop \
+	other-amount-error-desktop other-amount-outcome-desktop approval-already-answered-desktop
 ARTIFACTS := $(or $(ACTION_LINKS_ARTIFACTS),test-artifacts)
 screenshots: $(BIN)/.installed
 	ACTION_LINKS_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest tests/e2e/test_browser.py -q -p no:cacheprovider
 	mkdir -p docs/screenshots
-	for name in $(SCREENSHOTS); do cp $(ARTIFACTS)/screenshots/$$name-desktop.png docs/screenshots/; done
+	for name in $(SCREENSHOTS); do cp $(ARTIFACTS)/screenshots/$$name.png docs/screenshots/; done
 
 ## migrate: action-links migrate against ACTION_LINKS_DATABASE_URL
 migrate: $(BIN)/.installed

@@ -67,8 +67,21 @@ TEXTS = {
         already_answered="Already answered",
         invalid="This link is not valid",
         not_a_multiple_of_5="must be a multiple of 5",
-        chose_other_35=f"{OTHER_AMOUNT}: 35",
+        chose_other_35=f"“{OTHER_AMOUNT}”: Amount in dollars 35",
         details=(("Amount", "4,800"), ("Requester", "Dana Lee"), ("Note", "<em>urgent</em>")),
+    ),
+    # Chosen by the browser's Accept-Language; numbers and quotes are German too.
+    "de": Texts(
+        accept_language="de-DE,de;q=0.9,en;q=0.5",
+        locale="de-DE",
+        confirm_heading=f"{APPROVE}?",
+        confirm_button=f"Bestätigen: {APPROVE}",
+        recorded="Antwort gespeichert",
+        already_answered="Bereits beantwortet",
+        invalid="Dieser Link ist nicht gültig",
+        not_a_multiple_of_5="muss ein Vielfaches von 5 sein",
+        chose_other_35=f"„{OTHER_AMOUNT}“: Amount in dollars 35",
+        details=(("Amount", "4.800"), ("Requester", "Dana Lee"), ("Note", "<em>urgent</em>")),
     ),
 }
 CASES = [
@@ -216,6 +229,9 @@ class Visitor:
         problem = chromium.csp_problem(self.documents[-1].headers)
         assert problem is None, f"{self.flow}-{name}: {problem}"
         where = f"{self.flow}-{name} ({self.size.name}, {self.language})"
+        # The page says its language, so screen readers pronounce it right.
+        assert await self.page.get_attribute("html", "lang") == self.language, where
+        assert self.documents[-1].headers.get("content-language") == self.language, where
         if self.size.phone:
             await self.page.set_viewport_size(
                 {"width": NARROW_WIDTH_PX, "height": self.size.height}
