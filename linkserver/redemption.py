@@ -48,8 +48,7 @@ class Redeemer:
             token_hash = self._hash(token)
         except InvalidToken:
             return None
-        async with self.db.reading() as conn:
-            return await answering.find_link(conn, token_hash)
+        return await self.db.read(lambda conn: answering.find_link(conn, token_hash))
 
     async def use(
         self,
@@ -103,8 +102,7 @@ class Redeemer:
         """
         schema: Mapping[str, Any] | None = None
         if not _is_empty(answer):
-            async with self.db.reading() as conn:
-                link = await answering.link_to_answer(conn, token_hash)
+            link = await self.db.read(lambda conn: answering.link_to_answer(conn, token_hash))
             if link is None:
                 return None
             schema = link.input_schema
