@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from linkserver.processes import ProcessSlot
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
 from linkserver.settings import LinkServerSettings
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", LinkServerSettings)
 DB = web.AppKey("db", Database)
 REDEEMER = web.AppKey("redeemer", Redeemer)
 LIMITER = web.AppKey("limiter", FailureLimiter)
+PROCESS = web.AppKey("process", ProcessSlot)

@@ -299,9 +299,12 @@ def make_runner(app: web.Application, settings: LinkServerSettings, **kwargs: An
     )
 
 
-async def start_site(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
-    """Listen, and return the address actually bound (port 0 picks one)."""
-    site = web.TCPSite(runner, host, port)
+async def start_site(
+    runner: web.AppRunner, host: str, port: int, reuse_port: bool = False
+) -> tuple[str, int]:
+    """Listen, and return the address actually bound (port 0 picks one); ``reuse_port``
+    shares the port with the server's other processes (``SO_REUSEPORT``)."""
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     server = site._server
     assert isinstance(server, asyncio.base_events.Server)
