@@ -129,6 +129,7 @@ async def run_server(settings: LinkServerSettings, slot: ProcessSlot | None = No
             "admin_port": admin_port,
             "max_connections": connection_cap(settings, open_files),
             "open_file_limit": open_files,
+            "event_loop": type(loop).__module__.split(".")[0],  # uvloop or asyncio
         },
     )
     await stop.wait()

@@ -44,6 +44,17 @@ class ProcessSlot:
         return self.index == 0
 
 
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run``, on uvloop where it is installed (the ``fast`` extra): a faster loop
+    for the same code. Without it, asyncio's own loop, silently."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 def default_processes() -> int:
     return os.cpu_count() or 1
 
@@ -85,14 +96,14 @@ def _child(run: Run, settings: LinkServerSettings, slot: ProcessSlot) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_ProcessField(slot.index))
-    raise SystemExit(asyncio.run(run(settings, slot)))
+    raise SystemExit(run_loop(run(settings, slot)))
 
 
 def serve(settings: LinkServerSettings, processes: int, run: Run) -> int:
     """Run the link server (``run``, i.e. ``app.run_server``) in ``processes`` processes
     until SIGTERM or SIGINT."""
     if processes <= 1:
-        return asyncio.run(run(settings, ProcessSlot()))
+        return run_loop(run(settings, ProcessSlot()))
     host, port = settings.listen
     with _hold_port(host, port) as holder:
         settings = dataclasses.replace(settings, listen=Address(host, holder.getsockname()[1]))
