@@ -98,9 +98,13 @@ def worker(database_url: str, camunda_url: str) -> Iterator[subprocess.Popen[byt
         "ACTION_LINKS_WORKER_ID": f"bench-{uuid.uuid4().hex[:8]}",
     }
     log = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".log")[1])
+    # BENCH_PROFILE=DIR: each worker run writes a cProfile of itself there.
+    profile_dir = os.environ.get("BENCH_PROFILE")
+    profile = ["-m", "cProfile", "-o", f"{profile_dir}/worker-{uuid.uuid4().hex[:6]}.prof"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "actionlinks_cli", "--log-level", "INFO", "worker"],
+            [sys.executable, *(profile if profile_dir else []), "-m", "actionlinks_cli",
+             "--log-level", "INFO", "worker"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
