@@ -110,9 +110,8 @@ class RedeemResult:
 
 async def link_to_answer(conn: Connection, token_hash: TokenHash) -> Link | None:
     """Read a link, unlocked, for its schema: an answer is checked before anything is locked."""
-    return await one_or_none(
-        conn, sa.select(links).where(links.c.token_hash == token_hash), Link.from_row
-    )
+    row = (await conn.execute(_LINK, {"token_hash": token_hash})).mappings().one_or_none()
+    return None if row is None else Link.from_row(row)
 
 
 async def redeem(
@@ -406,6 +405,9 @@ def _record_statement(revoke_siblings: bool) -> sa.Select[Any]:
 
 
 # Built once, as _FIND_LINK: statement building is most of the cost of a statement here.
+_LINK = sa.select(links).where(
+    links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type)
+)
 _LOCK = _lock_statement()
 _RECORD = _record_statement(revoke_siblings=False)
 _RECORD_REVOKING = _record_statement(revoke_siblings=True)
