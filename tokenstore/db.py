@@ -122,6 +122,15 @@ class Database:
             async with self._reads.connect() as conn:
                 yield conn
 
+    @contextlib.asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[Connection]:
+        """A connection outside any transaction, for one data-modifying statement that is
+        atomic by itself (Postgres commits it on its own): no BEGIN and COMMIT round trips
+        around it. Not for two statements that must change things together."""
+        with wrap_exceptions():
+            async with self._reads.connect() as conn:
+                yield conn
+
     async def read(self, reader: Callable[[Connection], Awaitable[T]]) -> T:
         """``reader`` on a connection outside any transaction (as ``reading()``); run again,
         once, on another connection if this one turns out dead: a read is safe to repeat."""
