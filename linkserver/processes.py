@@ -56,7 +56,9 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
 
 
 def default_processes() -> int:
-    return os.cpu_count() or 1
+    """One per CPU this process may run on (its affinity, not the host's count; a container's
+    CPU quota is not seen here, so set ``--processes`` under one)."""
+    return len(os.sched_getaffinity(0)) or 1
 
 
 def pool_size_for(slot: ProcessSlot, total: int) -> int:
