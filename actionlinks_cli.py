@@ -83,12 +83,26 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--check", action="store_true", help=check_help)
     serve = commands.add_parser("serve", help="run the link server", **_subcommand("serve", common))
     serve.add_argument("--check", action="store_true", help=check_help)
+    serve.add_argument(
+        "--processes",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="link-server processes sharing the port (SO_REUSEPORT); default: one per CPU",
+    )
     commands.add_parser(
         "reap", help="expire and delete old links once, then exit", **_subcommand("reap", common)
     )
     actionlinks_migrate.add_parser(commands, **_subcommand("migrate", common))
     actionlinks_ops.add_parsers(commands, **_subcommand("links", common))
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _subcommand(command: str, common: argparse.ArgumentParser) -> dict[str, Any]:
@@ -188,10 +202,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from linkserver import preflight as link_preflight
         from linkserver.app import run_server
+        from linkserver.processes import default_processes, serve
 
         if args.check:
             return asyncio.run(link_preflight.check_command(link_server.shared))
-        return asyncio.run(run_server(link_server))
+        return serve(link_server, args.processes or default_processes(), run_server)
     from tokenstore.reaper import reap_once
 
     return asyncio.run(reap_once(settings, reaper))

@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from linkserver.languages import Languages
 from linkserver.presentation import UTC_ZONE
-from linkserver.rendering import render
+from linkserver.rendering import masked_recipient, render
 from tokenstore.errors import InvalidToken
 from tokenstore.schema import DEFAULT_SCHEMA, connect_args
 from tokenstore.tokens import Keyring, verify
@@ -34,7 +34,7 @@ LOCK = (
 )
 UPDATE = "UPDATE links SET state = 'redeemed', uses = uses + 1, changed_at = now() WHERE id = %s"
 READ = (
-    "SELECT l.label, g.description, g.expires_at FROM links l"
+    "SELECT l.label, g.description, g.expires_at, g.recipient FROM links l"
     " JOIN link_groups g ON g.id = l.group_id WHERE l.token_hash = %s"
 )
 NOT_FOUND = "<!doctype html><title>Not found</title><p>This link is not valid.</p>"
@@ -83,7 +83,7 @@ def reference(database_url: str, engine_url: str, keys: str) -> web.Application:
             row = await (await conn.execute(READ, (token_hash,))).fetchone()
         if row is None:
             return web.Response(text=NOT_FOUND, status=404, content_type="text/html")
-        label, description, expires_at = row
+        label, description, expires_at, recipient = row
         return render(
             english,
             "confirm.html",
@@ -93,7 +93,7 @@ def reference(database_url: str, engine_url: str, keys: str) -> web.Application:
             description=description,
             details=[],
             expires=english.moment(expires_at, UTC_ZONE),
-            recipient=None,
+            recipient=masked_recipient(recipient),
             fields=[],
             summary=[],
         )

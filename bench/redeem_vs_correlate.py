@@ -9,7 +9,7 @@ moment of this shared machine hits both sides; warm-up rounds are run and discar
 
 - redeem-standin: ``POST /api/v1/links/{t}/redeem`` through ``action-links serve`` ÷ the bare
   aiohttp + psycopg handler (lock and update the link row, then the same ``POST /message``),
-  both against a stand-in engine that answers 204;
+  both against a stand-in engine that answers 204; ``ours2p`` is ``serve --processes 2``;
 - redeem-engine: the same two against the real engine ÷ direct ``POST /message`` correlations;
 - forged-get: ``GET /l/{forged}`` ÷ a bare handler that checks the HMAC and answers 404;
 - page-get: ``GET /l/{open}`` ÷ a bare handler doing the same read and the same template.
@@ -210,7 +210,7 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
     keyring = Keyring.parse(SIGNING_KEYS)
     total = sizes.rounds + sizes.warmup
     db = Database.from_url(database_url)
-    fake = [f"standin-{uuid.uuid4()}" for _ in range(total * sizes.redeem * 2)]
+    fake = [f"standin-{uuid.uuid4()}" for _ in range(total * sizes.redeem * 3)]
     standin_tokens = await issue(db, fake, keyring)
     page_tokens = await issue(db, [f"page-{i}" for i in range(50)], keyring)
     real = [rest.start("bench-wait") for _ in range(total * sizes.engine * 3)]
@@ -227,6 +227,13 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
             running_linkserver(
                 database_url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
                 log_level="WARNING",
+            )
+        ).base_url  # fmt: skip
+        # The same server in two processes on one port (serve --processes 2, SO_REUSEPORT).
+        ours2p_s = stack.enter_context(
+            running_linkserver(
+                database_url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
+                log_level="WARNING", processes=2,
             )
         ).base_url  # fmt: skip
         ours_e = stack.enter_context(
@@ -278,11 +285,15 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
         d_parts = chunks(direct_ids, sizes.engine)
         samples: list[Sample] = []
         for number in range(1, total + 1):
-            s_ours, s_bare = next(s_parts), next(s_parts)
+            s_ours, s_bare, s_ours2p = next(s_parts), next(s_parts), next(s_parts)
             e_ours, e_bare = next(e_parts), next(e_parts)
             pages = [page_tokens[i % len(page_tokens)] for i in range(sizes.gets)]
             scenarios: dict[str, dict[str, list[Job]]] = {
-                "redeem-standin": {"ours": redeem(ours_s, s_ours), "bare": redeem(bare_s, s_bare)},
+                "redeem-standin": {
+                    "ours": redeem(ours_s, s_ours),
+                    "bare": redeem(bare_s, s_bare),
+                    "ours2p": redeem(ours2p_s, s_ours2p),
+                },
                 "redeem-engine": {
                     "ours": redeem(ours_e, e_ours),
                     "bare": redeem(bare_e, e_bare),
@@ -339,7 +350,8 @@ def summary(samples: list[Sample]) -> list[dict[str, Any]]:
                     "p99_ms": spread([r[variant].p99_ms for r in by_round.values()]),
                 }
             )
-        for numerator, denominator in (("ours", "bare"), ("ours", "direct"), ("bare", "direct")):
+        pairs = (("ours", "bare"), ("ours2p", "bare"), ("ours", "direct"), ("bare", "direct"))
+        for numerator, denominator in pairs:
             if numerator in variants and denominator in variants:
                 ratios = [r[numerator].rate / r[denominator].rate for r in by_round.values()]
                 rows.append(

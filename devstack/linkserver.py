@@ -58,8 +58,10 @@ def start_linkserver(
     log_level: str = "DEBUG",
     executable: Sequence[str] = (sys.executable, "-m", "actionlinks_cli"),
     cwd: Path = ROOT,
+    processes: int = 1,
 ) -> LinkServerProcess:
-    """``executable`` is the ``action-links`` command to run (an installed one, for instance)."""
+    """``executable`` is the ``action-links`` command to run (an installed one, for instance);
+    ``processes`` is its ``--processes`` (1 unless asked: the guards' limits are per process)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     full_env = {
@@ -76,7 +78,7 @@ def start_linkserver(
     log_path = Path(tempfile.mkstemp(prefix="linkserver-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*executable, "--log-level", log_level, "serve"],
+            [*executable, "--log-level", log_level, "serve", "--processes", str(processes)],
             cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = LinkServerProcess(process, base_url, log_path)
@@ -101,6 +103,7 @@ def running_linkserver(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     log_level: str = "DEBUG",
+    processes: int = 1,
 ) -> Iterator[LinkServerProcess]:
     server = start_linkserver(
         database_url,
@@ -109,6 +112,7 @@ def running_linkserver(
         port=port,
         env=env,
         log_level=log_level,
+        processes=processes,
     )
     try:
         yield server

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from linkserver.languages import Languages
+from linkserver.processes import ProcessSlot
 from linkserver.ratelimit import FailureLimiter
 from linkserver.redemption import Redeemer
 from linkserver.settings import LinkServerSettings
@@ -15,3 +16,4 @@ DB = web.AppKey("db", Database)
 REDEEMER = web.AppKey("redeemer", Redeemer)
 LIMITER = web.AppKey("limiter", FailureLimiter)
 LANGUAGES = web.AppKey("languages", Languages)
+PROCESS = web.AppKey("process", ProcessSlot)

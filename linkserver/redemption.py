@@ -14,12 +14,12 @@ from linkserver.forms import FormAnswer
 from linkserver.retry import Delivered, Step, Undeliverable
 from tokenstore import answering, answerschema, tokens
 from tokenstore.db import Database
-from tokenstore.decisions import Accept, RejectInput
+from tokenstore.decisions import Accept, Recheck, RejectInput
 from tokenstore.errors import InvalidToken, StoreUnavailable
 from tokenstore.model import ClientInfo, Delivery, LinkView
 from tokenstore.states import Event, moves, next_state
 from tokenstore.tokens import Keyring
-from tokenstore.types import utcnow
+from tokenstore.types import TokenHash, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ class Redeemer:
             token_hash = self._hash(token)
         except InvalidToken:
             return None
-        async with self.db.reading() as conn:
-            return await answering.find_link(conn, token_hash)
+        return await self.db.read(lambda conn: answering.find_link(conn, token_hash))
 
     async def use(
         self,
@@ -62,23 +61,7 @@ class Redeemer:
         except InvalidToken:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
-        async with self.db.reading() as conn:
-            link = await answering.link_to_answer(conn, token_hash)
-        if link is None:
-            metrics.REDEMPTIONS.labels("invalid_token").inc()
-            return Used(None)
-        # Checked here, holding no connection and no lock: a slow check must never keep a
-        # group locked. The schema of a link never changes, so the check holds under the lock.
-        raw = answer.typed(link.input_schema) if isinstance(answer, FormAnswer) else answer
-        checked = answerschema.check(link.input_schema, raw)
-        now = utcnow()
-        async with self.db.transaction() as conn:
-            # The first delivery attempt is claimed in the same transaction: if this server
-            # dies before it is made, the retry loop takes the answer over when the attempt
-            # lease ends (DeliveryPolicy.attempt_lease), as for a crash during the attempt.
-            result = await answering.redeem(
-                conn, token_hash, checked, now, client, claim=self.deliverer.attempt_lease
-            )
+        result = await self._redeem(token_hash, answer, client)
         if result is None:
             metrics.REDEMPTIONS.labels("invalid_token").inc()
             return Used(None)
@@ -86,6 +69,8 @@ class Redeemer:
         if isinstance(decision, RejectInput):
             metrics.REDEMPTIONS.labels("invalid_input").inc()
             return Used(result.view, input_errors=decision.errors)
+        if isinstance(decision, Recheck):
+            raise RuntimeError("a link's schema changed")  # never: a schema is fixed at issue
         if not isinstance(decision, Accept) or result.delivery is None:
             metrics.REDEMPTIONS.labels(getattr(decision, "reason", "refused")).inc()
             return Used(result.view)
@@ -101,6 +86,40 @@ class Redeemer:
         )
         step = await self._deliver(result.delivery)
         return Used(after_delivery(result.view, step), accepted=True)
+
+    async def _redeem(
+        self,
+        token_hash: TokenHash,
+        answer: Mapping[str, Any] | FormAnswer | None,
+        client: ClientInfo,
+    ) -> answering.RedeemResult | None:
+        """Check the answer, holding no connection and no lock (a slow check must never keep
+        a group locked), then lock, decide and record in one transaction.
+
+        An empty answer is checked against no schema without reading the link first (most
+        links have none: one statement saved); if the link turns out to have one, the
+        transaction ends having written nothing, and the answer is checked against it.
+        """
+        schema: Mapping[str, Any] | None = None
+        if not _is_empty(answer):
+            link = await self.db.read(lambda conn: answering.link_to_answer(conn, token_hash))
+            if link is None:
+                return None
+            schema = link.input_schema
+        for _ in range(2):  # a link's schema never changes: the second check is against it
+            raw = answer.typed(schema) if isinstance(answer, FormAnswer) else answer
+            checked = answerschema.check(schema, raw)
+            async with self.db.transaction() as conn:
+                # The first delivery attempt is claimed in the same transaction: if this
+                # server dies before making it, the retry loop takes the answer over when the
+                # attempt lease ends (DeliveryPolicy.attempt_lease), as for a crash during it.
+                result = await answering.redeem(
+                    conn, token_hash, checked, utcnow(), client, claim=self.deliverer.attempt_lease
+                )
+            if result is None or not isinstance(result.decision, Recheck):
+                return result
+            schema = result.decision.schema
+        return result
 
     async def _deliver(self, delivery: Delivery) -> Step | None:
         # The answer is committed; a failure here leaves it pending for the retry loop.
@@ -121,6 +140,12 @@ class Redeemer:
                 extra={"action": "delivery_deferred", "redemption_id": str(redemption_id)},
             )
             return None
+
+
+def _is_empty(answer: Mapping[str, Any] | FormAnswer | None) -> bool:
+    if isinstance(answer, FormAnswer):
+        return not answer.fields
+    return not answer
 
 
 def after_delivery(view: LinkView, step: Step | None) -> LinkView:

@@ -15,7 +15,7 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod
@@ -109,8 +109,9 @@ class GuardedRequestHandler(RequestHandler):
         peername = transport.get_extra_info("peername")
         peer = str(peername[0]) if peername else ""
         if not self._guard.admit(peer):
-            assert isinstance(transport, asyncio.Transport)
-            transport.write(_REFUSAL)
+            # Not an isinstance check: uvloop's transports are no asyncio.Transport subclass
+            # (under uvloop the assertion that was here failed, and no 503 was ever sent).
+            cast(asyncio.WriteTransport, transport).write(_REFUSAL)
             transport.close()
             return
         self._peer = peer
@@ -299,11 +300,15 @@ def make_runner(app: web.Application, settings: LinkServerSettings, **kwargs: An
     )
 
 
-async def start_site(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
-    """Listen, and return the address actually bound (port 0 picks one)."""
-    site = web.TCPSite(runner, host, port)
+async def start_site(
+    runner: web.AppRunner, host: str, port: int, reuse_port: bool = False
+) -> tuple[str, int]:
+    """Listen, and return the address actually bound (port 0 picks one); ``reuse_port``
+    shares the port with the server's other processes (``SO_REUSEPORT``)."""
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.base_events.Server)
-    bound = server.sockets[0].getsockname()
+    # asyncio's Server or uvloop's: both list their listening sockets.
+    sockets = getattr(site._server, "sockets", None)
+    assert sockets, "a started site listens"
+    bound = sockets[0].getsockname()
     return str(bound[0]), int(bound[1])

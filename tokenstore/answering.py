@@ -1,6 +1,7 @@
-"""Read a link, and use it: lock the link and its group, decide, record the answer.
+"""Read a link, and use it: lock its group, decide, record the answer.
 
-Lock order is always group before link, so a click, a revoke and the reaper never deadlock.
+A use locks only the group row (every writer that waits takes the group before any link),
+so a click, a revoke and the reaper never deadlock; see ``redeem``.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.sql.selectable import LateralFromClause
 
-from tokenstore import audit, decisions
+from tokenstore import decisions
 from tokenstore.answerschema import CheckedInput
-from tokenstore.audit import AuditEvent
-from tokenstore.db import Connection, one, one_or_none
+from tokenstore.db import Connection, one_or_none
 from tokenstore.decisions import Accept, Decision
 from tokenstore.model import Answer, ClientInfo, Delivery, Group, Link, LinkView
 from tokenstore.states import ANSWER_RECORDED, Event, link_sources, next_state, use_event
 from tokenstore.states import revoke_reason as reason_of
-from tokenstore.tables import link_groups, links, redemptions
-from tokenstore.types import AuditAction, LinkId, RedemptionId, TokenHash, new_id
+from tokenstore.tables import audit_events, link_groups, links, redemptions
+from tokenstore.types import AuditAction, RedemptionId, TokenHash, new_id
 from tokenstore.variables import to_json_map
 
 # How long a just-recorded answer waits for the request that recorded it to make the first
@@ -109,9 +110,8 @@ class RedeemResult:
 
 async def link_to_answer(conn: Connection, token_hash: TokenHash) -> Link | None:
     """Read a link, unlocked, for its schema: an answer is checked before anything is locked."""
-    return await one_or_none(
-        conn, sa.select(links).where(links.c.token_hash == token_hash), Link.from_row
-    )
+    row = (await conn.execute(_LINK, {"token_hash": token_hash})).mappings().one_or_none()
+    return None if row is None else Link.from_row(row)
 
 
 async def redeem(
@@ -123,44 +123,77 @@ async def redeem(
     delivery_lease: dt.timedelta = INLINE_DELIVERY_LEASE,
     claim: dt.timedelta | None = None,
 ) -> RedeemResult | None:
-    """Lock the link and its group, decide, and record the answer as pending delivery.
+    """Lock the link's group, decide, and record the answer as pending delivery.
 
     ``checked`` is the answer as ``answerschema.check`` typed it against the link's schema,
-    before this transaction (None: no answer, for a link without a schema); nothing slow runs
-    while the rows are locked. Returns None for a token that verifies but has no row (reaped,
-    or never issued here). The caller commits, then delivers: the answer is durable before
-    Camunda hears of it, so a crash in between loses nothing, and the redemption id lets a
-    retry find out whether the first attempt arrived.
+    before this transaction (None: no answer, checked against no schema); nothing slow runs
+    while the group is locked. Checked against another schema than the link's, nothing is
+    written and the decision is ``Recheck``: end the transaction, check again, retry.
+    Returns None for a token that verifies but has no row (reaped, or never issued here).
+    The caller commits, then delivers: the answer is durable before Camunda hears of it, so
+    a crash in between loses nothing, and the redemption id lets a retry find out whether
+    the first attempt arrived.
+
+    Two statements when the answer is taken: one locks the group and reads the link, one
+    records everything (``_RECORD``). The group row is the only lock a redemption waits
+    for, and every other writer that waits takes the group first too (revoke, reissue,
+    operator revoke; the reaper's expiry locks links only, skipping locked ones, and never
+    waits), so no two of them deadlock. The link is read unlocked in the locking statement,
+    so it may be older than the group row if that statement waited for the lock; the
+    record is fenced on the link as read and matches nothing then, and the link is read
+    again, now under the lock, and decided on afresh.
 
     With ``claim``, the request's own first delivery attempt is claimed here too (attempt 1,
     leased for ``claim``), saving a claim transaction; else the retry loop keeps off the
     answer for ``delivery_lease`` and the first attempt is claimed later. Either way, an
     answer whose server dies before delivering is retried when that lease ends.
     """
-    group = await one_or_none(
-        conn,
-        sa.select(link_groups)
-        .join(links, links.c.group_id == link_groups.c.id)
-        .where(links.c.token_hash == token_hash)
-        .with_for_update(of=link_groups),
-        Group.from_row,
-    )
-    if group is None:
+    if checked is None:
+        checked = CheckedInput()
+    row = (await conn.execute(_LOCK, {"token_hash": token_hash})).mappings().one_or_none()
+    if row is None:
         return None
-    link = await one(
-        conn,
-        sa.select(links).where(links.c.token_hash == token_hash).with_for_update(),
-        Link.from_row,
-    )
-    decision = decisions.decide(
-        link, group, checked if checked is not None else CheckedInput(), now
-    )
+    group, link = Group.from_row(_group_part(row)), Link.from_row(row)
+    decision = decisions.decide(link, group, checked, now)
+    if isinstance(decision, decisions.Recheck):
+        return RedeemResult(decision, LinkView(link, group, None), None)
+    if isinstance(decision, Accept):
+        recorded = await _record(conn, group, link, decision, now, client, claim, delivery_lease)
+        if recorded is not None:
+            return recorded
+    # Refused, or the link changed while the group lock was awaited: read it again (and the
+    # answer it shows), under the lock now, so what is decided and shown is current.
+    view = await find_link(conn, token_hash)
+    if view is None:
+        return None  # reissued meanwhile: this token is no longer the link's
+    decision = decisions.decide(view.link, view.group, checked, now)
     if not isinstance(decision, Accept):
-        return RedeemResult(decision, LinkView(link, group, await _answer_for(conn, link)), None)
+        return RedeemResult(decision, view, None)
+    recorded = await _record(
+        conn, view.group, view.link, decision, now, client, claim, delivery_lease
+    )
+    if recorded is None:  # nothing changes a link whose group this transaction holds
+        raise RuntimeError("the link changed under its group's lock")
+    return recorded
+
+
+async def _record(
+    conn: Connection,
+    group: Group,
+    link: Link,
+    decision: Accept,
+    now: dt.datetime,
+    client: ClientInfo | None,
+    claim: dt.timedelta | None,
+    delivery_lease: dt.timedelta,
+) -> RedeemResult | None:
+    """Record the accepted answer; None if the link is no longer as it was read."""
     lease = delivery_lease if claim is None else claim
     delivery = await _record_answer(
         conn, group, link, decision, now, now + lease, client, claimed=claim is not None
     )
+    if delivery is None:
+        return None
     answered = Answer(
         redemption_id=delivery.redemption_id,
         link_id=link.id,
@@ -189,43 +222,33 @@ async def _record_answer(
     lease_until: dt.datetime,
     client: ClientInfo | None,
     claimed: bool = False,
-) -> Delivery:
+) -> Delivery | None:
     redemption_id = RedemptionId(new_id())
     # The model's bound variables win over anything typed in: the schema cannot name them.
     variables = {**decision.input, **link.variables}
-    await conn.execute(
-        sa.insert(redemptions).values(
-            id=redemption_id,
-            link_id=link.id,
-            variables=to_json_map(variables),
-            state=ANSWER_RECORDED.value,
-            answered_at=now,
-            attempts=1 if claimed else 0,
-            next_attempt_at=lease_until,
-        )
+    statement = _RECORD_REVOKING if decision.revoke_siblings else _RECORD
+    recorded = await conn.execute(
+        statement,
+        {
+            "p_redemption_id": redemption_id,
+            "p_link_id": link.id,
+            "p_group_id": group.id,
+            "p_seen_token_hash": link.token_hash,
+            "p_seen_state": link.state.value,
+            "p_seen_uses": link.uses,
+            "p_new_state": next_state(link.state, use_event(decision.final_use)).value,
+            "p_now": now,
+            "p_variables": to_json_map(variables),
+            "p_attempts": 1 if claimed else 0,
+            "p_lease_until": lease_until,
+            "p_outcome": link.action,
+            "p_detail": {"input": to_json_map(decision.input)} if decision.input else None,
+            "p_client_ip_hash": client.ip_hash if client else None,
+            "p_user_agent": client.user_agent[:400] if client and client.user_agent else None,
+        },
     )
-    await conn.execute(
-        sa.update(links)
-        .where(links.c.id == link.id)
-        .values(
-            uses=links.c.uses + 1,
-            state=next_state(link.state, use_event(decision.final_use)).value,
-            changed_at=now,
-        )
-    )
-    events = [
-        AuditEvent(
-            AuditAction.ANSWERED,
-            group.id,
-            link.id,
-            redemption_id,
-            outcome=link.action,
-            detail={"input": to_json_map(decision.input)} if decision.input else None,
-        )
-    ]
-    if decision.revoke_siblings:
-        events += await _revoke_siblings(conn, group, link, now)
-    await audit.write(conn, now, events, client)
+    if recorded.scalar_one_or_none() is None:
+        return None
     return Delivery(
         redemption_id=redemption_id,
         link_id=link.id,
@@ -243,22 +266,148 @@ async def _record_answer(
     )
 
 
-async def _revoke_siblings(
-    conn: Connection, group: Group, link: Link, now: dt.datetime
-) -> list[AuditEvent]:
-    event = Event.SIBLING_USED
-    (source,) = link_sources(event)
-    reason = reason_of(event)
-    revoked = await conn.execute(
+def _lock_statement() -> sa.Select[Any]:
+    """The group, locked, and its link, read (not locked) in the same statement."""
+    return (
+        sa.select(links, *_group_columns())
+        .join(link_groups, link_groups.c.id == links.c.group_id)
+        .where(links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type))
+        .with_for_update(of=link_groups)
+    )
+
+
+def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    # Named apart from every column (p_…): SQLAlchemy would take an execution parameter
+    # named like a column of an UPDATE as one more value to SET.
+    return sa.bindparam(name, type_=column.type)
+
+
+def _constant(value: str) -> sa.ColumnElement[str]:
+    # A constant of the statement, written into it rather than sent as a parameter.
+    return sa.literal_column(f"'{value}'", sa.Text)
+
+
+def _record_statement(revoke_siblings: bool) -> sa.Select[Any]:
+    """One data-modifying statement: use the link (fenced on it as read), insert the answer,
+    revoke the siblings if asked, and write the audit rows ``audit.write`` would.
+
+    Returns the answer's id, or no row when the link was not as read (then nothing changed:
+    every other part depends on the link's update).
+    """
+    link_id = _param("p_link_id", links.c.id)
+    group_id = _param("p_group_id", links.c.group_id)
+    now = _param("p_now", links.c.changed_at)
+    used = (
         sa.update(links)
         .where(
-            links.c.group_id == group.id,
-            links.c.id != link.id,
-            links.c.state == source.value,
+            links.c.id == link_id,
+            links.c.token_hash == _param("p_seen_token_hash", links.c.token_hash),
+            links.c.state == _param("p_seen_state", links.c.state),
+            links.c.uses == _param("p_seen_uses", links.c.uses),
         )
-        .values(state=next_state(source, event).value, revoked_reason=reason.value, changed_at=now)
+        .values(
+            uses=links.c.uses + sa.literal_column("1"),
+            state=_param("p_new_state", links.c.state),
+            changed_at=now,
+        )
         .returning(links.c.id)
+        .cte("used")
     )
-    return [
-        AuditEvent(AuditAction.REVOKED, group.id, LinkId(lid), outcome=reason) for (lid,) in revoked
-    ]
+    recorded = (
+        sa.insert(redemptions)
+        .from_select(
+            ["id", "link_id", "variables", "state", "answered_at", "attempts", "next_attempt_at"],
+            sa.select(
+                _param("p_redemption_id", redemptions.c.id),
+                used.c.id,
+                _param("p_variables", redemptions.c.variables),
+                _constant(ANSWER_RECORDED.value),
+                now,
+                _param("p_attempts", redemptions.c.attempts),
+                _param("p_lease_until", redemptions.c.next_attempt_at),
+            ),
+        )
+        .returning(redemptions.c.id)
+        .cte("recorded")
+    )
+    entries = sa.select(
+        sa.literal_column("0").label("k"),
+        _constant(AuditAction.ANSWERED.value).label("action"),
+        used.c.id.label("link_id"),
+        recorded.c.id.label("redemption_id"),
+        _param("p_outcome", audit_events.c.outcome).label("outcome"),
+        sa.bindparam("p_detail", type_=pg.JSONB(none_as_null=True)).label("detail"),
+    ).select_from(used.join(recorded, sa.true()))
+    ctes: list[sa.CTE] = []
+    if revoke_siblings:
+        event = Event.SIBLING_USED
+        (source,) = link_sources(event)
+        reason = reason_of(event)
+        revoked = (
+            sa.update(links)
+            .where(
+                links.c.group_id == group_id,
+                links.c.id != link_id,
+                links.c.state == _constant(source.value),
+                sa.exists(sa.select(used.c.id)),
+            )
+            .values(
+                state=_constant(next_state(source, event).value),
+                revoked_reason=_constant(reason.value),
+                changed_at=now,
+            )
+            .returning(links.c.id)
+            .cte("revoked")
+        )
+        ctes.append(revoked)
+        others = sa.select(
+            sa.literal_column("1"),
+            _constant(AuditAction.REVOKED.value),
+            revoked.c.id,
+            sa.cast(sa.null(), audit_events.c.redemption_id.type),
+            _constant(reason.value),
+            sa.cast(sa.null(), pg.JSONB),
+        )
+        rows = sa.union_all(entries, others).subquery("entries")
+    else:
+        rows = entries.subquery("entries")
+    audited = (
+        sa.insert(audit_events)
+        .from_select(
+            [
+                "at",
+                "action",
+                "group_id",
+                "link_id",
+                "redemption_id",
+                "outcome",
+                "client_ip_hash",
+                "user_agent",
+                "detail",
+            ],
+            # Ordered as audit.write would number them: the answer, then the revocations.
+            sa.select(
+                now,
+                rows.c.action,
+                group_id,
+                rows.c.link_id,
+                rows.c.redemption_id,
+                rows.c.outcome,
+                _param("p_client_ip_hash", audit_events.c.client_ip_hash),
+                _param("p_user_agent", audit_events.c.user_agent),
+                rows.c.detail,
+            ).order_by(rows.c.k),
+        )
+        .returning(audit_events.c.id)
+        .cte("audited")
+    )
+    return sa.select(recorded.c.id).add_cte(*ctes, audited)
+
+
+# Built once, as _FIND_LINK: statement building is most of the cost of a statement here.
+_LINK = sa.select(links).where(
+    links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type)
+)
+_LOCK = _lock_statement()
+_RECORD = _record_statement(revoke_siblings=False)
+_RECORD_REVOKING = _record_statement(revoke_siblings=True)

@@ -9,13 +9,11 @@ passes the connection to the store's functions; it sees ``StoreUnavailable`` and
 from __future__ import annotations
 
 import contextlib
-import select
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -89,27 +87,92 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """A connection in a transaction, committed when the block ends without an error."""
+        """A connection in a transaction, committed when the block ends without an error.
+
+        A pooled connection that turns out dead is replaced once, at its BEGIN (see
+        ``_begun``), before the block runs: no statement of the block is ever repeated.
+        """
         with wrap_exceptions():
-            async with self.db.begin() as conn:
-                yield conn
+            async with self._begun() as conn:
+                try:
+                    yield conn
+                except BaseException:
+                    await _rollback_quietly(conn)
+                    raise
+                await conn.exec_driver_sql("COMMIT")
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A connection for reads, rolled back when the block ends."""
+        """A connection for reads that agree with each other, rolled back when the block ends
+        (a dead pooled connection is replaced once, as for ``transaction()``)."""
         with wrap_exceptions():
-            async with self.db.connect() as conn:
-                yield conn
+            async with self._begun() as conn:
+                try:
+                    yield conn
+                finally:
+                    await _rollback_quietly(conn)
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[Connection]:
         """A connection for reads outside any transaction: no BEGIN and ROLLBACK around
         them (two round trips of three for a single SELECT). Each statement sees its own
         snapshot, as under READ COMMITTED anyway; use ``connection()`` for reads that must
-        agree with each other."""
+        agree with each other, and ``read()`` to have a dead connection replaced."""
         with wrap_exceptions():
             async with self._reads.connect() as conn:
                 yield conn
+
+    @contextlib.asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[Connection]:
+        """A connection outside any transaction, for one data-modifying statement that is
+        atomic by itself (Postgres commits it on its own): no BEGIN and COMMIT round trips
+        around it. Not for two statements that must change things together."""
+        with wrap_exceptions():
+            async with self._reads.connect() as conn:
+                yield conn
+
+    async def read(self, reader: Callable[[Connection], Awaitable[T]]) -> T:
+        """``reader`` on a connection outside any transaction (as ``reading()``); run again,
+        once, on another connection if this one turns out dead: a read is safe to repeat."""
+        with wrap_exceptions():
+            try:
+                async with self._reads.connect() as conn:
+                    return await reader(conn)
+            except sa_exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+            async with self._reads.connect() as conn:
+                return await reader(conn)
+
+    @contextlib.asynccontextmanager
+    async def _begun(self) -> AsyncIterator[Connection]:
+        """A connection with a transaction begun by an explicit BEGIN.
+
+        Every transaction sends its BEGIN as a round trip of its own anyway (psycopg does so
+        before the first statement); sent here, before the caller's block runs, it finds a
+        connection the server has closed (a restart, ``pg_terminate_backend``, an idle
+        timeout) at no extra cost. SQLAlchemy then invalidates it (and, on a restart, the
+        connections checked out before it) and the BEGIN is tried once more on a fresh one:
+        no pre-ping, no check on checkout. A connection that dies later fails its request
+        (a transient ``StoreUnavailable``) and is not reused.
+        """
+        conn = await self._reads.connect()
+        try:
+            await conn.exec_driver_sql("BEGIN")
+        except sa_exc.DBAPIError as exc:
+            await conn.close()
+            if not exc.connection_invalidated:
+                raise
+            conn = await self._reads.connect()
+            try:
+                await conn.exec_driver_sql("BEGIN")
+            except BaseException:
+                await conn.close()
+                raise
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
@@ -123,11 +186,10 @@ class Database:
 def create_db(
     database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
 ) -> AsyncEngine:
-    # No pre-ping: it costs a round trip on every checkout. ``_drop_if_dead`` finds the
-    # connections a Postgres restart closed without one; a connection that dies unseen fails
-    # its one request (a transient StoreUnavailable, 503) and SQLAlchemy then recycles the
-    # whole pool, so the next request gets a fresh connection.
-    engine = create_async_engine(
+    # No pre-ping: it costs a round trip on every checkout. A dead connection shows at the
+    # BEGIN every transaction sends anyway, and is replaced once there (Database._begun);
+    # a read through Database.read() is run again once.
+    return create_async_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -135,28 +197,13 @@ def create_db(
         pool_pre_ping=False,
         connect_args=connect_args(schema),
     )
-    event.listen(engine.sync_engine, "checkout", _drop_if_dead)
-    return engine
 
 
-def _drop_if_dead(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    """Refuse a pooled connection the server has closed, without a round trip.
-
-    An idle connection has nothing to read: when its socket is readable, the server has sent
-    its goodbye (``terminating connection``, a restart) or closed it. Raising
-    ``DisconnectionError`` here makes the pool discard it and check out a fresh one.
-    """
-    conn = record.driver_connection
-    if conn is None or conn.closed or conn.broken:
-        raise sa_exc.DisconnectionError("connection closed")
-    try:
-        fd = conn.pgconn.socket
-    except psycopg.OperationalError as exc:
-        raise sa_exc.DisconnectionError("connection has no socket") from exc
-    poll = select.poll()
-    poll.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
-    if poll.poll(0):
-        raise sa_exc.DisconnectionError("the server closed the connection")
+async def _rollback_quietly(conn: Connection) -> None:
+    """End the block's transaction; the connection may be dead already (then it is
+    invalidated, and nothing is left to roll back)."""
+    with contextlib.suppress(SQLAlchemyError, psycopg.Error, OSError):
+        await conn.exec_driver_sql("ROLLBACK")
 
 
 async def one_or_none(

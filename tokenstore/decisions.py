@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tokenstore.answerschema import CheckedInput
 from tokenstore.model import Group, Link
@@ -37,7 +38,16 @@ class RejectInput:
     errors: Mapping[str, str]
 
 
-Decision = Accept | Refuse | RejectInput
+@dataclass(frozen=True)
+class Recheck:
+    """The answer was checked against another schema than the link's (the caller guessed
+    none, to save reading the link first): end the transaction, check it against this
+    schema, unlocked, and try again."""
+
+    schema: Mapping[str, Any] | None
+
+
+Decision = Accept | Refuse | RejectInput | Recheck
 
 
 def effective_state(link: Link, group: Group, now: dt.datetime) -> LinkState:
@@ -51,10 +61,11 @@ def decide(link: Link, group: Group, checked: CheckedInput, now: dt.datetime) ->
     """Decide on the locked link with an answer already checked against its schema.
 
     The answer was checked before the rows were locked (no validation runs under a lock);
-    a link's schema never changes once issued, so the check still holds.
+    a link's schema never changes once issued, so the check still holds. An answer checked
+    against another schema is never decided on: ``Recheck`` asks for the check again.
     """
     if checked.schema != link.input_schema:
-        raise ValueError("the answer was checked against another schema than this link's")
+        return Recheck(link.input_schema)
     state = effective_state(link, group, now)
     if state is LinkState.EXPIRED:
         return Refuse(Refusal.EXPIRED)

@@ -163,15 +163,6 @@ async def count_pending_with_error(conn: Connection, error: str) -> int:
     return int(result.scalar_one())
 
 
-def _this_attempt(delivery: Delivery, event: Event) -> sa.ColumnElement[bool]:
-    # Fencing: only the attempt that holds the claim may record its outcome.
-    return sa.and_(
-        redemptions.c.id == delivery.redemption_id,
-        redemptions.c.state.in_(answer_sources(event)),
-        redemptions.c.attempts == delivery.attempts,
-    )
-
-
 async def settle_delivered(conn: Connection, delivery: Delivery, now: dt.datetime) -> bool:
     return await settle(conn, delivery, now, Event.DELIVERED, None)
 
@@ -227,35 +218,66 @@ async def settle(
     refusals: int | None = None,
 ) -> bool:
     """Record the outcome ``event`` (delivered or undeliverable) of the attempt ``delivery``
-    holds, in one statement; False when another attempt took over.
+    holds, in one statement (``_SETTLE``, built once); False when another attempt took over.
 
     The answer's row, its link and the audit row change together or not at all: the link
     and the audit entry follow only where the fenced update of the answer matched.
     """
+    found = await conn.execute(
+        _SETTLE[event],
+        {
+            "p_redemption_id": delivery.redemption_id,
+            "p_attempts": delivery.attempts,
+            "p_now": now,
+            "p_reason": reason,
+            "p_refusals": delivery.refusals if refusals is None else refusals,
+            "p_link_id": delivery.link_id,
+            "p_answered_at": delivery.answered_at,
+            "p_group_id": delivery.group_id,
+            "p_detail": {"reason": reason, "attempts": delivery.attempts} if reason else None,
+        },
+    )
+    return found.scalar_one_or_none() is not None
+
+
+def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    # Named apart from every column (p_…): SQLAlchemy would take an execution parameter
+    # named like a column of an UPDATE as one more value to SET.
+    return sa.bindparam(name, type_=column.type)
+
+
+def _settle_statement(event: Event) -> sa.Select[Any]:
     (answer_from,) = answer_sources(event)
     (link_from,) = link_sources(event)
     state = next_state(answer_from, event)
+    now = _param("p_now", redemptions.c.settled_at)
     settled = (
         sa.update(redemptions)
-        .where(_this_attempt(delivery, event))
+        # Fencing: only the attempt that holds the claim may record its outcome.
+        .where(
+            redemptions.c.id == _param("p_redemption_id", redemptions.c.id),
+            redemptions.c.state.in_([s.value for s in answer_sources(event)]),
+            redemptions.c.attempts == _param("p_attempts", redemptions.c.attempts),
+        )
         .values(
             state=state.value,
             settled_at=now,
             next_attempt_at=None,
-            last_error=reason,
-            refusals=delivery.refusals if refusals is None else refusals,
+            last_error=_param("p_reason", redemptions.c.last_error),
+            refusals=_param("p_refusals", redemptions.c.refusals),
         )
         .returning(redemptions.c.id)
         .cte("settled")
     )
     # Only the use that exhausted the link moved it to pending, stamping the link with its
     # own answered_at; only that use settles it, however late an earlier use settles.
+    link_id = _param("p_link_id", links.c.id)
     moved = (
         sa.update(links)
         .where(
-            links.c.id == delivery.link_id,
+            links.c.id == link_id,
             links.c.state == link_from.value,
-            links.c.changed_at == delivery.answered_at,
+            links.c.changed_at == _param("p_answered_at", links.c.changed_at),
             sa.exists(sa.select(settled.c.id)),
         )
         .values(state=next_state(link_from, event).value, changed_at=now)
@@ -263,28 +285,28 @@ async def settle(
         .cte("moved")
     )
     action = AuditAction.DELIVERED if event is Event.DELIVERED else AuditAction.UNDELIVERABLE
-    detail = {"reason": reason, "attempts": delivery.attempts} if reason else None
     audited = (
         sa.insert(audit_events)
         .from_select(
             ["at", "action", "group_id", "link_id", "redemption_id", "outcome", "detail"],
             sa.select(
-                sa.literal(now, audit_events.c.at.type),
+                now,
                 sa.literal(action.value, sa.Text),
-                sa.literal(delivery.group_id, audit_events.c.group_id.type),
-                sa.literal(delivery.link_id, audit_events.c.link_id.type),
+                _param("p_group_id", audit_events.c.group_id),
+                link_id,
                 settled.c.id,
                 sa.literal(state.value, sa.Text),
-                sa.literal(detail, pg.JSONB)
-                if detail is not None
-                else sa.cast(sa.null(), pg.JSONB),
+                sa.bindparam("p_detail", type_=pg.JSONB(none_as_null=True)),
             ),
         )
         .returning(audit_events.c.id)
         .cte("audited")
     )
-    found = await conn.execute(sa.select(settled.c.id).add_cte(moved, audited))
-    return found.scalar_one_or_none() is not None
+    return sa.select(settled.c.id).add_cte(moved, audited)
+
+
+# Built once: building a statement per call costs more than its round trip (see answering).
+_SETTLE = {event: _settle_statement(event) for event in (Event.DELIVERED, Event.UNDELIVERABLE)}
 
 
 async def reschedule(

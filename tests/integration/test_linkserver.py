@@ -186,6 +186,23 @@ async def test_answer_after_the_process_ended_is_undeliverable(harness: Harness)
     assert status == 200 and "no longer open" in html
 
 
+async def test_an_empty_answer_to_a_link_with_a_schema_is_checked_against_it(
+    harness: Harness,
+) -> None:
+    # Posted empty, the answer is first checked against no schema without reading the link;
+    # the link has one, so nothing is written and the answer is checked again against it.
+    pid = await harness.instance()
+    issued = await harness.issue(pid)
+    status, html, _ = await page(harness, "POST", harness.url(issued.tokens["other"]), data={})
+    assert status == 422 and "please fill this in" in html
+    async with harness.http.post(
+        f"{harness.base}/api/v1/links/{issued.tokens['other']}/redeem"
+    ) as r:
+        body = await r.json()
+        assert r.status == 422 and body["error"]["fields"] == {"amount": "please fill this in"}
+    assert await harness.answers() == 0 and harness.rest.is_running(pid)
+
+
 async def test_api_flow_and_error_codes(harness: Harness) -> None:
     pid = await harness.instance()
     issued = await harness.issue(pid)

@@ -1,37 +1,88 @@
-"""The pool without a pre-ping: a connection the server closed is never handed out."""
+"""The pool without a pre-ping or a check on checkout: a connection the server closed is found
+at the BEGIN every transaction sends anyway (or by a read's failure) and replaced, once."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import psycopg
+import pytest
 import sqlalchemy as sa
 
-from tokenstore.db import Database
+from tokenstore.db import Connection, Database
 
 
-async def _backend_pid(db: Database) -> int:
+async def _pid_of(conn: Connection) -> int:
+    return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _pid_in_transaction(db: Database) -> int:
+    async with db.transaction() as conn:
+        return await _pid_of(conn)
+
+
+async def _pid_in_connection(db: Database) -> int:
     async with db.connection() as conn:
-        return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+        return await _pid_of(conn)
 
 
-async def test_a_connection_the_server_closed_is_replaced_on_checkout(database_url: str) -> None:
+async def _pid_read(db: Database) -> int:
+    return await db.read(_pid_of)
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # The backend is gone once the server no longer lists it.
+        for _ in range(100):
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row is not None and row[0] == 0:
+                return
+            admin.execute("SELECT pg_sleep(0.05)")
+    raise AssertionError(f"backend {pid} still listed")
+
+
+@pytest.mark.parametrize("use", [_pid_in_transaction, _pid_in_connection, _pid_read])
+async def test_a_connection_the_server_closed_is_replaced_once(
+    database_url: str, use: Callable[[Database], Awaitable[int]]
+) -> None:
     db = Database.from_url(database_url, pool_size=1)
     try:
-        first = await _backend_pid(db)
-        assert await _backend_pid(db) == first  # the pool hands the same connection back
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-            # The backend is gone once the server no longer lists it.
-            for _ in range(100):
-                row = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)
-                ).fetchone()
-                if row is not None and row[0] == 0:
-                    break
-                admin.execute("SELECT pg_sleep(0.05)")
-        # No StoreUnavailable: the dead connection is found before use and replaced.
-        second = await _backend_pid(db)
+        first = await use(db)
+        assert await use(db) == first  # the pool hands the same connection back
+        _terminate(database_url, first)
+        # No StoreUnavailable: the dead connection is found, dropped and replaced.
+        second = await use(db)
         assert second != first
-        async with db.transaction() as conn:
-            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+        assert await use(db) == second
     finally:
         await db.dispose()
+
+
+async def test_a_transaction_on_a_replaced_connection_commits(database_url: str) -> None:
+    db = Database.from_url(database_url, pool_size=1)
+    try:
+        first = await _pid_in_transaction(db)
+        _terminate(database_url, first)
+        async with db.transaction() as conn:
+            await conn.execute(sa.text("CREATE TABLE pool_probe (n int)"))
+            await conn.execute(sa.text("INSERT INTO pool_probe VALUES (1)"))
+        with pytest.raises(RuntimeError, match="rolled back"):
+            await _insert_then_fail(db)
+        assert await db.read(lambda conn: _scalar(conn, "SELECT array_agg(n) FROM pool_probe")) == [
+            1
+        ]
+    finally:
+        await db.dispose()
+
+
+async def _insert_then_fail(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(sa.text("INSERT INTO pool_probe VALUES (2)"))
+        raise RuntimeError("rolled back")
+
+
+async def _scalar(conn: Connection, query: str) -> object:
+    return (await conn.execute(sa.text(query))).scalar_one()
