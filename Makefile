@@ -41,9 +41,10 @@ catalogs: $(BIN)/.installed
 	$(BIN)/pybabel update -i linkserver/locales/messages.pot -d linkserver/locales \
 		--no-fuzzy-matching --ignore-obsolete --width 100
 
-## screenshots: the browser test, then six of its screenshots into docs/screenshots (README)
+## screenshots: the browser test, then seven of its screenshots into docs/screenshots (README)
 SCREENSHOTS := approval-confirm-desktop approval-confirm-phone-de approval-outcome-desktop \
-	other-amount-error-desktop other-amount-outcome-desktop approval-already-answered-desktop
+	other-amount-error-desktop other-amount-outcome-desktop approval-already-answered-desktop \
+	invalid-link-page-desktop
 ARTIFACTS := $(or $(ACTION_LINKS_ARTIFACTS),test-artifacts)
 screenshots: $(BIN)/.installed
 	ACTION_LINKS_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest tests/e2e/test_browser.py -q -p no:cacheprovider
