@@ -60,6 +60,8 @@ def wrap_exceptions() -> Iterator[None]:
     the database being unavailable (``transient`` when it is a connection problem)."""
     try:
         yield
+    except _CONFLICTS as exc:  # from a prepared statement (tokenstore.prepared): no wrapper
+        raise Conflict(exc.diag.constraint_name) from exc
     except IntegrityError as exc:
         if isinstance(exc.orig, _CONFLICTS):
             raise Conflict(_constraint_name(exc)) from exc
@@ -135,11 +137,18 @@ class Database:
         """``reader`` on a connection outside any transaction (as ``reading()``); run again,
         once, on another connection if this one turns out dead: a read is safe to repeat."""
         with wrap_exceptions():
+            lost = False
             try:
                 async with self._reads.connect() as conn:
-                    return await reader(conn)
-            except sa_exc.DBAPIError as exc:
-                if not exc.connection_invalidated:
+                    try:
+                        return await reader(conn)
+                    except (sa_exc.DBAPIError, psycopg.Error):
+                        # Invalidated: SQLAlchemy found it dead, or a prepared statement
+                        # did (tokenstore.prepared); asked before the close forgets it.
+                        lost = conn.invalidated
+                        raise
+            except (sa_exc.DBAPIError, psycopg.Error):
+                if not lost:
                     raise
             async with self._reads.connect() as conn:
                 return await reader(conn)
