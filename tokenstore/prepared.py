@@ -9,20 +9,22 @@ compiled to text once at import; each call only wraps the JSON parameters as SQL
 would and sends the text with ``prepare=True``, so Postgres plans it once per connection.
 
 The connection is the one ``Database`` handed out (its driver connection underneath), so
-there is one pool and one rule for a dead connection: ``execute`` marks the pooled
-connection invalidated when its driver connection is closed, and ``Database`` replaces it
-as it does for any other statement (at BEGIN, or by running a read again).
+there is one pool and one rule for a dead connection: a statement that finds its driver
+connection closed invalidates it as SQLAlchemy would (``_invalidate``), and ``Database``
+replaces it as for any other statement (at BEGIN, or by running a read again).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from psycopg.rows import dict_row
+from psycopg.pq.abc import PGresult
 from psycopg.types.json import Json, Jsonb
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -44,6 +46,7 @@ class Prepared:
         ones ``json`` names (True: jsonb, False: json)."""
         if isinstance(statement, str):
             self.sql = statement
+            self._names: tuple[str, ...] = ()
             self._defaults: dict[str, Any] = {}
             self._json = dict(json or {})
             self._none_is_null = frozenset(self._json)
@@ -51,6 +54,7 @@ class Prepared:
         compiled = statement.compile(dialect=_DIALECT)
         assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
+        self._names = ()
         binds = [(name, b) for b, name in compiled.bind_names.items()]  # as the text names them
         if any(b.expanding for _, b in binds):
             # An IN list is expanded per call; the text would not be the same each time.
@@ -87,12 +91,29 @@ class Prepared:
         fairy = await conn.get_raw_connection()
         driver: psycopg.AsyncConnection[Any] = fairy.driver_connection  # type: ignore[assignment]
         try:
-            async with driver.cursor(row_factory=dict_row) as cursor:
+            async with driver.cursor() as cursor:
                 await cursor.execute(self.sql, self.params(params), prepare=True)
-                return await cursor.fetchall() if cursor.description else []
+                result = cursor.pgresult
+                if result is None or not result.nfields:
+                    return []
+                # Named here, once: psycopg's dict rows build a description (an object per
+                # column) for every result, which cost more than the rest of the mapping.
+                names = self._names or self._name_columns(result)
+                return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
         except psycopg.Error:
             if driver.closed:
-                # Dead: out of the pool, so Database replaces it as it does for SQLAlchemy's
-                # own statements (conn.invalidated is what its retry looks at).
-                await conn.invalidate()
+                await _invalidate(conn)
             raise
+
+    def _name_columns(self, result: PGresult) -> tuple[str, ...]:
+        self._names = tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
+        return self._names
+
+
+async def _invalidate(conn: Connection) -> None:
+    """A dead driver connection goes the way SQLAlchemy sends its own: the next statement
+    on it fails there as a disconnect, which invalidates it (``conn.invalidated``, what
+    ``Database.read`` retries on) and every pooled connection older than it (after a
+    restart they are all dead), so the pool hands out fresh ones."""
+    with contextlib.suppress(sa_exc.DBAPIError):
+        await conn.exec_driver_sql(";")
