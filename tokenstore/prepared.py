@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from tokenstore.db import Connection
 
 Row = dict[str, Any]
+JsonType = Literal["json", "jsonb", "json[]", "jsonb[]"]
 
 _DIALECT = psycopg_dialect()  # type: ignore[no-untyped-call]
 
@@ -40,16 +41,17 @@ class Prepared:
     """One statement, compiled to the driver's text once; run it with ``one_or_none``/``all``."""
 
     def __init__(
-        self, statement: sa.ClauseElement | str, json: Mapping[str, bool] | None = None
+        self, statement: sa.ClauseElement | str, json: Mapping[str, JsonType] | None = None
     ) -> None:
         """``statement`` as a construct, or as text with ``%(name)s`` parameters whose JSON
-        ones ``json`` names (True: jsonb, False: json)."""
+        ones ``json`` names with their type (``jsonb[]``: a list, each item one jsonb; None is
+        JSON null there, as for a SQLAlchemy JSON type by default)."""
         if isinstance(statement, str):
             self.sql = statement
             self._names: tuple[str, ...] = ()
             self._defaults: dict[str, Any] = {}
-            self._json = dict(json or {})
-            self._none_is_null = frozenset(self._json)
+            self._json: dict[str, JsonType] = dict(json or {})
+            self._none_is_null: frozenset[str] = frozenset()
             return
         compiled = statement.compile(dialect=_DIALECT)
         assert isinstance(compiled, SQLCompiler)
@@ -62,7 +64,9 @@ class Prepared:
         # Values the construct bound itself (a LIMIT 1, a uses = 0, a NULL), sent as parameters.
         self._defaults = {name: b.value for name, b in binds if not b.required}
         self._json = {
-            name: isinstance(b.type, JSONB) for name, b in binds if isinstance(b.type, sa.JSON)
+            name: "jsonb" if isinstance(b.type, JSONB) else "json"
+            for name, b in binds
+            if isinstance(b.type, sa.JSON)
         }
         self._none_is_null = frozenset(
             name for name, b in binds if isinstance(b.type, sa.JSON) and b.type.none_as_null
@@ -72,11 +76,15 @@ class Prepared:
         """``given`` as the driver takes them: a JSON value wrapped as SQLAlchemy's bind
         processor would (None is JSON null unless the type says ``none_as_null``)."""
         params = {**self._defaults, **given}
-        for name, binary in self._json.items():
+        for name, kind in self._json.items():
             value = params.get(name)
             if value is None and name in self._none_is_null:
                 continue
-            params[name] = Jsonb(value) if binary else Json(value)
+            wrap = Jsonb if kind.startswith("jsonb") else Json
+            if not kind.endswith("[]"):
+                params[name] = wrap(value)
+            elif value is not None:
+                params[name] = [wrap(v) for v in value]
         return params
 
     async def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> Row | None:

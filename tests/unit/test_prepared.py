@@ -56,3 +56,18 @@ def test_values_the_construct_bound_itself_are_sent_with_it() -> None:
 def test_an_in_list_is_refused_at_import_not_at_the_first_call() -> None:
     with pytest.raises(ValueError, match="IN list"):
         Prepared(sa.select(_T.c.n).where(_T.c.n.in_([1, 2])))
+
+
+def test_a_text_statement_wraps_the_json_it_names_arrays_item_by_item() -> None:
+    issue = Prepared(
+        "SELECT %(one)s, %(many)s::jsonb[], %(schemas)s::json[], %(absent)s::jsonb[]",
+        json={"one": "jsonb", "many": "jsonb[]", "schemas": "json[]", "absent": "jsonb[]"},
+    )
+    params = issue.params(
+        {"one": [1, 2], "many": [{"a": 1}, {}], "schemas": [None, {"b": 2}], "absent": None}
+    )
+    assert isinstance(params["one"], Jsonb) and params["one"].obj == [1, 2]  # one list value
+    assert [type(v) for v in params["many"]] == [Jsonb, Jsonb]
+    # None in an array is JSON null, as SQLAlchemy wrote a JSON column's None before.
+    assert [(type(v), v.obj) for v in params["schemas"]] == [(Json, None), (Json, {"b": 2})]
+    assert params["absent"] is None
