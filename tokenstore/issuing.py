@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from tokenstore import audit, tokens
 from tokenstore.audit import AuditEvent
-from tokenstore.db import Connection
-from tokenstore.errors import GroupAlreadyUsed
+from tokenstore.db import Connection, Database
+from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from tokenstore.model import IssuedGroup, IssueRequest, details_to_json
 from tokenstore.prepared import Prepared
 from tokenstore.states import Event, link_sources, next_state
@@ -24,6 +24,30 @@ from tokenstore.variables import to_json_map
 NEW_LINK = LinkState.ACTIVE
 
 
+async def issue(
+    db: Database, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+) -> IssuedGroup:
+    """``issue_group`` with the fewest round trips: a new group is one statement, atomic by
+    itself, sent outside a transaction (no BEGIN and COMMIT around it); only a task whose
+    group is there already takes a transaction, to mint its fresh tokens.
+
+    A connection lost around that statement leaves unknown whether it was written; the
+    transaction then finds out (a dead pooled connection is replaced at its BEGIN), and a
+    group that was written gets fresh tokens: the first ones never left this process.
+    """
+    try:
+        async with db.single_statement() as conn:
+            issued = await _issue_new(conn, request, keyring, now)
+    except StoreUnavailable as exc:
+        if not exc.transient:
+            raise
+        issued = None
+    if issued is not None:
+        return issued
+    async with db.transaction() as conn:
+        return await issue_group(conn, request, keyring, now)
+
+
 async def issue_group(
     conn: Connection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
 ) -> IssuedGroup:
@@ -33,6 +57,16 @@ async def issue_group(
     the old tokens were never handed out, since only ``complete`` publishes them, so they are
     replaced in place.
     """
+    issued = await _issue_new(conn, request, keyring, now)
+    if issued is None:  # the task's group is there already: a task delivered again
+        return await _reissue(conn, request, keyring, now)
+    return issued
+
+
+async def _issue_new(
+    conn: Connection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+) -> IssuedGroup | None:
+    """The task's new group, or None (and nothing written) if it has one already."""
     group_id = GroupId(new_id())
     expires_at = now + request.ttl
     minted = {spec.name: tokens.mint(keyring) for spec in request.actions}
@@ -80,8 +114,8 @@ async def issue_group(
             "detail": detail,
         },
     )
-    if inserted is None:  # the task's group is there already: a task delivered again
-        return await _reissue(conn, request, keyring, now)
+    if inserted is None:
+        return None
     return IssuedGroup(group_id, expires_at, {k: v.token for k, v in minted.items()}, False)
 
 

@@ -3,15 +3,21 @@ at the BEGIN every transaction sends anyway (or by a read's failure) and replace
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
+from tests.support.builders import issue_request
+from tokenstore import issuing
 from tokenstore.db import Connection, Database
 from tokenstore.errors import Conflict
 from tokenstore.prepared import Prepared
+from tokenstore.tokens import Keyring
+
+NOW = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)
 
 
 async def _pid_of(conn: Connection) -> int:
@@ -115,5 +121,21 @@ async def test_a_prepared_statement_raises_the_store_s_conflict(database_url: st
             async with db.transaction() as conn:
                 await insert.all(conn, {"n": 1})
         assert raised.value.constraint_name == "uq_n"
+    finally:
+        await db.dispose()
+
+
+async def test_an_issue_whose_connection_died_is_written_once_on_another(
+    database_url: str, keyring: Keyring
+) -> None:
+    """The worker's issue is one statement outside a transaction: a dead connection there
+    sends it to the transaction, whose BEGIN replaces the connection; one group results."""
+    db = Database.from_url(database_url, pool_size=1)
+    try:
+        _terminate(database_url, await _pid_read(db))
+        issued = await issuing.issue(db, issue_request("task-dead", "pi-dead"), keyring, NOW)
+        assert not issued.reissued
+        groups = await db.read(lambda conn: _scalar(conn, "SELECT count(*) FROM link_groups"))
+        assert groups == 1
     finally:
         await db.dispose()
