@@ -75,17 +75,21 @@ def wrap_exceptions() -> Iterator[None]:
 class Database:
     """The link database: a pool of connections that raise only ``tokenstore.errors``."""
 
-    def __init__(self, db: AsyncEngine) -> None:
+    def __init__(self, db: AsyncEngine, *, autocommit: bool = False) -> None:
+        """``autocommit``: ``db`` was made so (``create_db(autocommit=True)``), as every
+        connection here is: transactions send their own BEGIN."""
         self.db = db
-        # The same pool, its connections in autocommit while checked out for one read.
-        self._reads = db.execution_options(isolation_level="AUTOCOMMIT")
+        # The same pool, its connections in autocommit while checked out. An engine made so
+        # skips setting and resetting that on every checkout (measured: 81 µs a checkout and
+        # return with it, 55 without).
+        self._reads = db if autocommit else db.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def from_url(
         cls, database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
     ) -> Database:
         """A pool for ``database_url``; it connects lazily, on the first transaction."""
-        return cls(create_db(database_url, pool_size, schema))
+        return cls(create_db(database_url, pool_size, schema, autocommit=True), autocommit=True)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -193,7 +197,10 @@ class Database:
 
 
 def create_db(
-    database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
+    database_url: str,
+    pool_size: int = POOL_SIZE,
+    schema: str = DEFAULT_SCHEMA,
+    autocommit: bool = False,
 ) -> AsyncEngine:
     # No pre-ping: it costs a round trip on every checkout. A dead connection shows at the
     # BEGIN every transaction sends anyway, and is replaced once there (Database._begun);
@@ -205,6 +212,9 @@ def create_db(
         pool_timeout=POOL_TIMEOUT_S,
         pool_pre_ping=False,
         connect_args=connect_args(schema),
+        # Autocommit: for Database only (a transaction there sends its own BEGIN); an engine
+        # whose begin() should begin a transaction is made without it.
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 
