@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, LiteralString, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -105,7 +105,7 @@ class Database:
                 except BaseException:
                     await _rollback_quietly(conn)
                     raise
-                await conn.exec_driver_sql("COMMIT")
+                await _send(conn, "COMMIT")
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
@@ -171,14 +171,15 @@ class Database:
         """
         conn = await self._reads.connect()
         try:
-            await conn.exec_driver_sql("BEGIN")
-        except sa_exc.DBAPIError as exc:
+            await _send(conn, "BEGIN")
+        except (sa_exc.DBAPIError, psycopg.Error):
+            lost = conn.invalidated
             await conn.close()
-            if not exc.connection_invalidated:
+            if not lost:
                 raise
             conn = await self._reads.connect()
             try:
-                await conn.exec_driver_sql("BEGIN")
+                await _send(conn, "BEGIN")
             except BaseException:
                 await conn.close()
                 raise
@@ -222,7 +223,32 @@ async def _rollback_quietly(conn: Connection) -> None:
     """End the block's transaction; the connection may be dead already (then it is
     invalidated, and nothing is left to roll back)."""
     with contextlib.suppress(SQLAlchemyError, psycopg.Error, OSError):
-        await conn.exec_driver_sql("ROLLBACK")
+        await _send(conn, "ROLLBACK")
+
+
+@contextlib.asynccontextmanager
+async def on_driver(conn: Connection) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The psycopg connection under ``conn``, for the statements sent past SQLAlchemy's
+    execute path (``_send``, ``tokenstore.prepared``). One that turns out dead goes the way
+    SQLAlchemy sends its own: the next statement on it fails there as a disconnect, which
+    invalidates it (``conn.invalidated``, what ``_begun`` and ``read`` retry on) and every
+    pooled connection older than it (after a restart they are all dead)."""
+    fairy = await conn.get_raw_connection()
+    driver: psycopg.AsyncConnection[Any] = fairy.driver_connection  # type: ignore[assignment]
+    try:
+        yield driver
+    except psycopg.Error:
+        if driver.closed or driver.broken:
+            with contextlib.suppress(sa_exc.DBAPIError):
+                await conn.exec_driver_sql(";")
+        raise
+
+
+async def _send(conn: Connection, command: LiteralString) -> None:
+    """BEGIN, COMMIT or ROLLBACK on the driver itself: through SQLAlchemy's execute path
+    each cost about as much again as its round trip."""
+    async with on_driver(conn) as driver:
+        await driver.execute(command)
 
 
 async def one_or_none(

@@ -10,26 +10,23 @@ would and sends the text with ``prepare=True``, so Postgres plans it once per co
 
 The connection is the one ``Database`` handed out (its driver connection underneath), so
 there is one pool and one rule for a dead connection: a statement that finds its driver
-connection closed invalidates it as SQLAlchemy would (``_invalidate``), and ``Database``
+connection closed invalidates it as SQLAlchemy would (``db.on_driver``), and ``Database``
 replaces it as for any other statement (at BEGIN, or by running a read again).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import psycopg
 import sqlalchemy as sa
 from psycopg.pq.abc import PGresult
 from psycopg.types.json import Json, Jsonb
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from tokenstore.db import Connection
+from tokenstore.db import Connection, on_driver
 
 Row = dict[str, Any]
 JsonType = Literal["json", "jsonb", "json[]", "jsonb[]"]
@@ -96,32 +93,16 @@ class Prepared:
         return await self._run(conn, params)
 
     async def _run(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
-        fairy = await conn.get_raw_connection()
-        driver: psycopg.AsyncConnection[Any] = fairy.driver_connection  # type: ignore[assignment]
-        try:
-            async with driver.cursor() as cursor:
-                await cursor.execute(self.sql, self.params(params), prepare=True)
-                result = cursor.pgresult
-                if result is None or not result.nfields:
-                    return []
-                # Named here, once: psycopg's dict rows build a description (an object per
-                # column) for every result, which cost more than the rest of the mapping.
-                names = self._names or self._name_columns(result)
-                return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
-        except psycopg.Error:
-            if driver.closed:
-                await _invalidate(conn)
-            raise
+        async with on_driver(conn) as driver, driver.cursor() as cursor:
+            await cursor.execute(self.sql, self.params(params), prepare=True)
+            result = cursor.pgresult
+            if result is None or not result.nfields:
+                return []
+            # Named here, once: psycopg's dict rows build a description (an object per
+            # column) for every result, which cost more than the rest of the mapping.
+            names = self._names or self._name_columns(result)
+            return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
 
     def _name_columns(self, result: PGresult) -> tuple[str, ...]:
         self._names = tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
         return self._names
-
-
-async def _invalidate(conn: Connection) -> None:
-    """A dead driver connection goes the way SQLAlchemy sends its own: the next statement
-    on it fails there as a disconnect, which invalidates it (``conn.invalidated``, what
-    ``Database.read`` retries on) and every pooled connection older than it (after a
-    restart they are all dead), so the pool hands out fresh ones."""
-    with contextlib.suppress(sa_exc.DBAPIError):
-        await conn.exec_driver_sql(";")
