@@ -223,10 +223,16 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
 
     async with contextlib.AsyncExitStack() as stack:
         standin = stack.enter_context(bare("standin"))
+        # BENCH_PROFILE=DIR: the single-process server on the stand-in (which serves the
+        # stand-in redemptions, the forged and the page GETs) writes a cProfile of itself there.
+        profile_dir = os.environ.get("BENCH_PROFILE")
+        prof = f"{profile_dir}/linkserver-{uuid.uuid4().hex[:6]}.prof"
+        profiled = (sys.executable, *(("-m", "cProfile", "-o", prof) if profile_dir else ()))
         ours_s = stack.enter_context(
             running_linkserver(
                 database_url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
                 log_level="WARNING",
+                executable=(*profiled, "-m", "actionlinks_cli"),
             )
         ).base_url  # fmt: skip
         # The same server in two processes on one port (serve --processes 2, SO_REUSEPORT).

@@ -104,6 +104,7 @@ def running_linkserver(
     env: Mapping[str, str] | None = None,
     log_level: str = "DEBUG",
     processes: int = 1,
+    executable: Sequence[str] = (sys.executable, "-m", "actionlinks_cli"),
 ) -> Iterator[LinkServerProcess]:
     server = start_linkserver(
         database_url,
@@ -113,6 +114,7 @@ def running_linkserver(
         env=env,
         log_level=log_level,
         processes=processes,
+        executable=executable,
     )
     try:
         yield server

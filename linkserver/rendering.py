@@ -61,6 +61,10 @@ def environment(
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
+        # Templates are read once: checking each file's time stamp on every page cost two
+        # stat calls a page; the operator's directory is checked at start, and a change to
+        # it takes a restart, as any other setting does.
+        auto_reload=False,
     )
     if translations is None:
         env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from tokenstore import audit
 from tokenstore.audit import AuditEvent
 from tokenstore.db import Connection, one
 from tokenstore.model import Delivery
+from tokenstore.prepared import Prepared
 from tokenstore.states import ANSWER_RECORDED, Event, answer_sources, link_sources, next_state
 from tokenstore.states import revoke_reason as reason_of
 from tokenstore.tables import audit_events, link_groups, links, redemptions
@@ -223,8 +224,8 @@ async def settle(
     The answer's row, its link and the audit row change together or not at all: the link
     and the audit entry follow only where the fenced update of the answer matched.
     """
-    found = await conn.execute(
-        _SETTLE[event],
+    found = await _SETTLE[event].one_or_none(
+        conn,
         {
             "p_redemption_id": delivery.redemption_id,
             "p_attempts": delivery.attempts,
@@ -237,7 +238,7 @@ async def settle(
             "p_detail": {"reason": reason, "attempts": delivery.attempts} if reason else None,
         },
     )
-    return found.scalar_one_or_none() is not None
+    return found is not None
 
 
 def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
@@ -256,7 +257,7 @@ def _settle_statement(event: Event) -> sa.Select[Any]:
         # Fencing: only the attempt that holds the claim may record its outcome.
         .where(
             redemptions.c.id == _param("p_redemption_id", redemptions.c.id),
-            redemptions.c.state.in_([s.value for s in answer_sources(event)]),
+            redemptions.c.state == answer_from.value,  # its only source state
             redemptions.c.attempts == _param("p_attempts", redemptions.c.attempts),
         )
         .values(
@@ -305,8 +306,11 @@ def _settle_statement(event: Event) -> sa.Select[Any]:
     return sa.select(settled.c.id).add_cte(moved, audited)
 
 
-# Built once: building a statement per call costs more than its round trip (see answering).
-_SETTLE = {event: _settle_statement(event) for event in (Event.DELIVERED, Event.UNDELIVERABLE)}
+# Compiled once and prepared: building a statement per call costs more than its round trip,
+# and SQLAlchemy's execute path about as much (see tokenstore.prepared).
+_SETTLE = {
+    event: Prepared(_settle_statement(event)) for event in (Event.DELIVERED, Event.UNDELIVERABLE)
+}
 
 
 async def reschedule(

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tokenstore import audit, tokens
 from tokenstore.audit import AuditEvent
-from tokenstore.db import Connection
-from tokenstore.errors import GroupAlreadyUsed
+from tokenstore.db import Connection, Database
+from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from tokenstore.model import IssuedGroup, IssueRequest, details_to_json
+from tokenstore.prepared import Prepared
 from tokenstore.states import Event, link_sources, next_state
 from tokenstore.tables import link_groups, links
 from tokenstore.types import AuditAction, GroupId, LinkState, new_id
@@ -22,6 +22,30 @@ from tokenstore.variables import to_json_map
 
 # A link is born active: nothing moved it yet.
 NEW_LINK = LinkState.ACTIVE
+
+
+async def issue(
+    db: Database, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+) -> IssuedGroup:
+    """``issue_group`` with the fewest round trips: a new group is one statement, atomic by
+    itself, sent outside a transaction (no BEGIN and COMMIT around it); only a task whose
+    group is there already takes a transaction, to mint its fresh tokens.
+
+    A connection lost around that statement leaves unknown whether it was written; the
+    transaction then finds out (a dead pooled connection is replaced at its BEGIN), and a
+    group that was written gets fresh tokens: the first ones never left this process.
+    """
+    try:
+        async with db.single_statement() as conn:
+            issued = await _issue_new(conn, request, keyring, now)
+    except StoreUnavailable as exc:
+        if not exc.transient:
+            raise
+        issued = None
+    if issued is not None:
+        return issued
+    async with db.transaction() as conn:
+        return await issue_group(conn, request, keyring, now)
 
 
 async def issue_group(
@@ -33,61 +57,120 @@ async def issue_group(
     the old tokens were never handed out, since only ``complete`` publishes them, so they are
     replaced in place.
     """
+    issued = await _issue_new(conn, request, keyring, now)
+    if issued is None:  # the task's group is there already: a task delivered again
+        return await _reissue(conn, request, keyring, now)
+    return issued
+
+
+async def _issue_new(
+    conn: Connection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+) -> IssuedGroup | None:
+    """The task's new group, or None (and nothing written) if it has one already."""
     group_id = GroupId(new_id())
     expires_at = now + request.ttl
-    inserted = await conn.execute(
-        pg_insert(link_groups)
-        .values(
-            id=group_id,
-            external_task_id=request.external_task_id,
-            process_instance_id=request.process_instance_id,
-            process_definition_key=request.process_definition_key,
-            business_key=request.business_key,
-            tenant_id=request.tenant_id,
-            activity_id=request.activity_id,
-            message_name=request.message_name,
-            correlate_by=request.correlate_by.value,
-            correlation_keys=to_json_map(request.correlation_keys),
-            description=request.description,
-            exclusive=request.exclusive,
-            recipient=request.recipient,
-            details=details_to_json(request.details),
-            locale=request.locale,
-            time_zone=request.time_zone,
-            created_at=now,
-            expires_at=expires_at,
-        )
-        .on_conflict_do_nothing(index_elements=["external_task_id"])
-        .returning(link_groups.c.id)
-    )
-    if inserted.scalar_one_or_none() is None:
-        return await _reissue(conn, request, keyring, now)
     minted = {spec.name: tokens.mint(keyring) for spec in request.actions}
-    rows = [
-        {
-            "id": new_id(),
-            "group_id": group_id,
-            "action": spec.name,
-            "label": spec.label,
-            "position": position,
-            "token_hash": minted[spec.name].token_hash,
-            "variables": to_json_map(spec.variables),
-            "input_schema": dict(spec.input_schema) if spec.input_schema is not None else None,
-            "max_uses": spec.max_uses,
-            "state": NEW_LINK.value,
-            "changed_at": now,
-        }
-        for position, spec in enumerate(request.actions)
-    ]
-    await conn.execute(sa.insert(links), rows)
     detail: dict[str, object] = {
         "actions": [spec.name for spec in request.actions],
         "task": request.external_task_id,
     }
     if request.recipient is not None:
         detail["recipient"] = request.recipient
-    await audit.write(conn, now, [AuditEvent(AuditAction.ISSUED, group_id, detail=detail)])
+    actions = request.actions
+    inserted = await _ISSUE.one_or_none(
+        conn,
+        {
+            "id": group_id,
+            "external_task_id": request.external_task_id,
+            "process_instance_id": request.process_instance_id,
+            "process_definition_key": request.process_definition_key,
+            "business_key": request.business_key,
+            "tenant_id": request.tenant_id,
+            "activity_id": request.activity_id,
+            "message_name": request.message_name,
+            "correlate_by": request.correlate_by.value,
+            "correlation_keys": to_json_map(request.correlation_keys),
+            "description": request.description,
+            "exclusive": request.exclusive,
+            "recipient": request.recipient,
+            "details": details_to_json(request.details),
+            "locale": request.locale,
+            "time_zone": request.time_zone,
+            "created_at": now,
+            "expires_at": expires_at,
+            "link_ids": [new_id() for _ in actions],
+            "actions": [spec.name for spec in actions],
+            "labels": [spec.label for spec in actions],
+            "positions": list(range(len(actions))),
+            "token_hashes": [minted[spec.name].token_hash for spec in actions],
+            "variables": [to_json_map(spec.variables) for spec in actions],
+            # None is JSON null here, as the insert through SQLAlchemy wrote it before.
+            "input_schemas": [
+                None if spec.input_schema is None else dict(spec.input_schema) for spec in actions
+            ],
+            "max_uses": [spec.max_uses for spec in actions],
+            "state": NEW_LINK.value,
+            "audit_action": AuditAction.ISSUED.value,
+            "detail": detail,
+        },
+    )
+    if inserted is None:
+        return None
     return IssuedGroup(group_id, expires_at, {k: v.token for k, v in minted.items()}, False)
+
+
+# The group, its links and the audit row in one data-modifying statement (one round trip
+# where the worker made three; a task's transaction waited on them most of its time). No
+# row when the task has a group already (ON CONFLICT): nothing is written, and the caller
+# mints fresh tokens for that group instead. The links come as one array per column.
+_ISSUE = Prepared(
+    """
+    WITH grp AS (
+        INSERT INTO link_groups (
+            id, external_task_id, process_instance_id, process_definition_key,
+            business_key, tenant_id, activity_id, message_name, correlate_by,
+            correlation_keys, description, exclusive, recipient, details, locale, time_zone,
+            created_at, expires_at
+        )
+        VALUES (
+            %(id)s, %(external_task_id)s, %(process_instance_id)s,
+            %(process_definition_key)s, %(business_key)s, %(tenant_id)s, %(activity_id)s,
+            %(message_name)s, %(correlate_by)s, %(correlation_keys)s, %(description)s,
+            %(exclusive)s, %(recipient)s, %(details)s, %(locale)s, %(time_zone)s,
+            %(created_at)s, %(expires_at)s
+        )
+        ON CONFLICT (external_task_id) DO NOTHING
+        RETURNING id
+    ),
+    new_links AS (
+        INSERT INTO links (
+            id, group_id, action, label, position, token_hash, variables, input_schema,
+            max_uses, state, changed_at
+        )
+        SELECT l.id, grp.id, l.action, l.label, l.position, l.token_hash, l.variables,
+               l.input_schema, l.max_uses, %(state)s, %(created_at)s
+        FROM grp, unnest(
+            %(link_ids)s::uuid[], %(actions)s::text[], %(labels)s::text[],
+            %(positions)s::smallint[], %(token_hashes)s::bytea[], %(variables)s::jsonb[],
+            %(input_schemas)s::json[], %(max_uses)s::integer[]
+        ) AS l(id, action, label, position, token_hash, variables, input_schema, max_uses)
+        RETURNING links.id
+    ),
+    audited AS (
+        INSERT INTO audit_events (at, action, group_id, detail)
+        SELECT %(created_at)s, %(audit_action)s, grp.id, %(detail)s FROM grp
+        RETURNING audit_events.id
+    )
+    SELECT grp.id FROM grp
+    """,
+    json={
+        "correlation_keys": "jsonb",
+        "details": "jsonb",
+        "detail": "jsonb",
+        "variables": "jsonb[]",
+        "input_schemas": "json[]",
+    },
+)
 
 
 async def _reissue(

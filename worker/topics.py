@@ -113,8 +113,7 @@ async def issue_token(task: Task, ctx: Context) -> Outputs:
             task.process_instance_id, spec.correlation_key_names
         )
         request = bind_correlation_keys(spec, values)
-    async with ctx.db.transaction() as conn:
-        issued = await issuing.issue_group(conn, request, ctx.keyring, now)
+    issued = await issuing.issue(ctx.db, request, ctx.keyring, now)
     metrics.LINKS_ISSUED.inc(len(issued.tokens))
     log.info(
         "%s task %s: %s link group %s with %d links for process instance %s",

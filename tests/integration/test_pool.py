@@ -3,13 +3,21 @@ at the BEGIN every transaction sends anyway (or by a read's failure) and replace
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
+from tests.support.builders import issue_request
+from tokenstore import issuing
 from tokenstore.db import Connection, Database
+from tokenstore.errors import Conflict
+from tokenstore.prepared import Prepared
+from tokenstore.tokens import Keyring
+
+NOW = dt.datetime(2026, 11, 29, 9, 0, tzinfo=dt.UTC)
 
 
 async def _pid_of(conn: Connection) -> int:
@@ -30,6 +38,16 @@ async def _pid_read(db: Database) -> int:
     return await db.read(_pid_of)
 
 
+_PID = Prepared("SELECT pg_backend_pid() AS pid")
+
+
+async def _pid_prepared_read(db: Database) -> int:
+    """The page's path: a prepared statement on the driver connection under ``read()``."""
+    row = await db.read(lambda conn: _PID.one_or_none(conn, {}))
+    assert row is not None
+    return int(row["pid"])
+
+
 def _terminate(database_url: str, pid: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -44,7 +62,9 @@ def _terminate(database_url: str, pid: int) -> None:
     raise AssertionError(f"backend {pid} still listed")
 
 
-@pytest.mark.parametrize("use", [_pid_in_transaction, _pid_in_connection, _pid_read])
+@pytest.mark.parametrize(
+    "use", [_pid_in_transaction, _pid_in_connection, _pid_read, _pid_prepared_read]
+)
 async def test_a_connection_the_server_closed_is_replaced_once(
     database_url: str, use: Callable[[Database], Awaitable[int]]
 ) -> None:
@@ -86,3 +106,36 @@ async def _insert_then_fail(db: Database) -> None:
 
 async def _scalar(conn: Connection, query: str) -> object:
     return (await conn.execute(sa.text(query))).scalar_one()
+
+
+async def test_a_prepared_statement_raises_the_store_s_conflict(database_url: str) -> None:
+    """A unique violation from the driver itself (no SQLAlchemy wrapper) is a ``Conflict``
+    named by its constraint, as from any other statement."""
+    db = Database.from_url(database_url, pool_size=1)
+    insert = Prepared("INSERT INTO probe_unique VALUES (%(n)s)")
+    try:
+        async with db.transaction() as conn:
+            await conn.execute(sa.text("CREATE TABLE probe_unique (n int CONSTRAINT uq_n UNIQUE)"))
+            await insert.all(conn, {"n": 1})
+        with pytest.raises(Conflict) as raised:
+            async with db.transaction() as conn:
+                await insert.all(conn, {"n": 1})
+        assert raised.value.constraint_name == "uq_n"
+    finally:
+        await db.dispose()
+
+
+async def test_an_issue_whose_connection_died_is_written_once_on_another(
+    database_url: str, keyring: Keyring
+) -> None:
+    """The worker's issue is one statement outside a transaction: a dead connection there
+    sends it to the transaction, whose BEGIN replaces the connection; one group results."""
+    db = Database.from_url(database_url, pool_size=1)
+    try:
+        _terminate(database_url, await _pid_read(db))
+        issued = await issuing.issue(db, issue_request("task-dead", "pi-dead"), keyring, NOW)
+        assert not issued.reissued
+        groups = await db.read(lambda conn: _scalar(conn, "SELECT count(*) FROM link_groups"))
+        assert groups == 1
+    finally:
+        await db.dispose()

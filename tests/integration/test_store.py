@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.builders import issue_request
 from tokenstore import answering, answerschema, deliveries, issuing, reaping, revocation, tokens
+from tokenstore.db import Database
 from tokenstore.decisions import Accept, Refusal, Refuse, RejectInput
 from tokenstore.errors import GroupAlreadyUsed
 from tokenstore.model import ActionSpec, ClientInfo, IssuedGroup, IssueRequest
@@ -101,6 +103,59 @@ async def test_reissue_after_a_long_incident_starts_the_set_afresh(
     assert again.reissued and again.expires_at == days_later + dt.timedelta(hours=1)
     result = await redeem(db, keyring, again.tokens["approve"], now=days_later)
     assert isinstance(result.decision, Accept)
+
+
+async def test_issue_outside_a_transaction_writes_what_the_transaction_did(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    """``issuing.issue`` (the worker's): a new group in one statement with no transaction
+    around it; the same task again mints fresh tokens for that group in a transaction."""
+    store = Database(db)
+    first = await issuing.issue(store, request(), keyring, NOW)
+    again = await issuing.issue(store, request(), keyring, NOW)
+    assert not first.reissued and again.reissued and again.group_id == first.group_id
+    assert set(again.tokens.values()).isdisjoint(first.tokens.values())
+    async with db.connect() as conn:
+        audited = (
+            await conn.execute(
+                sa.select(audit_events.c.action, audit_events.c.detail).order_by(audit_events.c.id)
+            )
+        ).all()
+        stored = (
+            await conn.execute(
+                sa.text(
+                    "SELECT action, position, input_schema::text, variables, state, uses "
+                    "FROM links ORDER BY position"
+                )
+            )
+        ).all()
+    assert [a for a, _ in audited] == ["issued", "reissued"]
+    assert audited[0][1] == {"actions": ["approve", "deny", "other"], "task": "task-1"}
+    # As the insert through SQLAlchemy wrote them: no schema is JSON null, a schema keeps
+    # its keys in the model's order (json, not jsonb).
+    assert [(r[0], r[1], r[4], r[5]) for r in stored] == [
+        ("approve", 0, "active", 0),
+        ("deny", 1, "active", 0),
+        ("other", 2, "active", 0),
+    ]
+    assert [r[2] for r in stored[:2]] == ["null", "null"]
+    schema = json.loads(stored[2][2])
+    assert schema == AMOUNT and list(schema) == list(AMOUNT)  # jsonb would sort the keys
+    assert stored[0][3] == {"approved": {"type": "Boolean", "value": True}}
+
+
+async def test_concurrent_issue_outside_a_transaction_makes_one_group(
+    db: AsyncEngine, keyring: Keyring
+) -> None:
+    store = Database(db)
+    results = await asyncio.gather(
+        *(issuing.issue(store, request(), keyring, NOW) for _ in range(8))
+    )
+    assert len({r.group_id for r in results}) == 1
+    assert sum(not r.reissued for r in results) == 1
+    async with db.connect() as conn:
+        count = (await conn.execute(sa.select(sa.func.count()).select_from(links))).scalar_one()
+    assert count == 3
 
 
 async def test_concurrent_issue_of_one_task_makes_one_group(
