@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import time
 import uuid
@@ -35,6 +34,7 @@ from typing import Any
 import aiohttp
 import psycopg
 
+from bench.percentiles import percentile
 from bench.redeem_vs_correlate import (
     ACCEPTED,
     LINKSERVER_ENV,
@@ -96,18 +96,6 @@ class Sample:
     requests: int
     p50_ms: float
     p99_ms: float
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """The nearest-rank percentile: the smallest value with ``fraction`` of all at or below it."""
-    if not values:
-        raise ValueError("no values")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction {fraction} is not in (0, 1]")
-    ordered = sorted(values)
-    # Rounded first: 0.29 * 100 is 28.999…, whose ceiling would be one rank too low.
-    rank = max(1, math.ceil(round(len(ordered) * fraction, 9)))
-    return ordered[rank - 1]
 
 
 async def sequential(jobs: list[Job]) -> tuple[float, float]:
