@@ -43,8 +43,10 @@ from bench.redeem_vs_correlate import (
     WAITING,
     Job,
     bare,
+    correlation,
     database,
     issue,
+    redemption,
     spread,
 )
 from devstack.engine import camunda
@@ -148,34 +150,11 @@ async def redeem_latency(database_url: str, camunda_url: str, sizes: Sizes) -> l
         log_level="WARNING",
     ) as server:  # fmt: skip
         async with aiohttp.ClientSession() as http:
-
-            def redeem(token: str) -> Job:
-                async def job() -> int:
-                    async with http.post(f"{server.base_url}/api/v1/links/{token}/redeem") as r:
-                        await r.read()
-                        return r.status
-
-                return job
-
-            def correlate(pid: str) -> Job:
-                body = {
-                    "messageName": "decision",
-                    "processInstanceId": pid,
-                    "processVariables": {"ok": {"value": True, "type": "Boolean"}},
-                }
-
-                async def job() -> int:
-                    async with http.post(f"{camunda_url}/message", json=body) as r:
-                        await r.read()
-                        return r.status
-
-                return job
-
             for number, warmup, load in rounds(sizes):
                 part = slice((number - 1) * sizes.engine, number * sizes.engine)
                 variants = {
-                    "ours": [redeem(t) for t in tokens[part]],
-                    "direct": [correlate(p) for p in direct_ids[part]],
+                    "ours": [redemption(http, server.base_url, t) for t in tokens[part]],
+                    "direct": [correlation(http, camunda_url, p) for p in direct_ids[part]],
                 }
                 order = list(variants.items())
                 if number % 2 == 0:
@@ -216,22 +195,13 @@ async def scaling(
             for name, url in (("small", small_url), ("large", large_url))
         }  # fmt: skip
         async with aiohttp.ClientSession() as http:
-
-            def redeem(base: str, token: str) -> Job:
-                async def job() -> int:
-                    async with http.post(f"{base}/api/v1/links/{token}/redeem") as r:
-                        await r.read()
-                        return r.status
-
-                return job
-
             for number, warmup, load in rounds(sizes):
                 part = slice((number - 1) * sizes.standin, number * sizes.standin)
                 order = list(servers.items())
                 if number % 2 == 0:
                     order.reverse()
                 for name, base in order:
-                    jobs = [redeem(base, t) for t in tokens[name][part]]
+                    jobs = [redemption(http, base, t) for t in tokens[name][part]]
                     p50, p99 = await sequential(jobs)
                     samples.append(
                         Sample(number, warmup, load, "scaling", name, len(jobs), p50, p99)

@@ -151,6 +151,32 @@ def _listening(base_url: str) -> bool:
 Job = Callable[[], Awaitable[int]]
 
 
+def request(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Job:
+    """One request as a job: its status, the body read (so the connection can be reused)."""
+
+    async def job() -> int:
+        async with http.request(method, url, json=body) as r:
+            await r.read()
+            return r.status
+
+    return job
+
+
+def redemption(http: aiohttp.ClientSession, base: str, token: str) -> Job:
+    """A use of a link through the JSON API of the server at ``base``."""
+    return request(http, "POST", f"{base}/api/v1/links/{token}/redeem")
+
+
+def correlation(http: aiohttp.ClientSession, camunda_url: str, pid: str) -> Job:
+    """The same answer sent straight to the engine: the reference a redemption is held to."""
+    body = {
+        "messageName": "decision",
+        "processInstanceId": pid,
+        "processVariables": {"ok": {"value": True, "type": "Boolean"}},
+    }
+    return request(http, "POST", f"{camunda_url}/message", body)
+
+
 async def measure(jobs: list[Job], concurrency: int) -> tuple[float, float, float]:
     """Run the jobs with bounded concurrency: requests per second, p50 and p99 in ms."""
     queue = list(reversed(jobs))
@@ -253,38 +279,14 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
         connector = aiohttp.TCPConnector(limit=0)
         http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
 
-        def post(url: str) -> Job:
-            async def job() -> int:
-                async with http.post(url) as r:
-                    await r.read()
-                    return r.status
-
-            return job
-
         def get(url: str) -> Job:
-            async def job() -> int:
-                async with http.get(url) as r:
-                    await r.read()
-                    return r.status
-
-            return job
+            return request(http, "GET", url)
 
         def correlate(pid: str) -> Job:
-            body = {
-                "messageName": "decision",
-                "processInstanceId": pid,
-                "processVariables": {"ok": {"value": True, "type": "Boolean"}},
-            }
-
-            async def job() -> int:
-                async with http.post(f"{camunda_url}/message", json=body) as r:
-                    await r.read()
-                    return r.status
-
-            return job
+            return correlation(http, camunda_url, pid)
 
         def redeem(base: str, tokens: list[str]) -> list[Job]:
-            return [post(f"{base}/api/v1/links/{t}/redeem") for t in tokens]
+            return [redemption(http, base, t) for t in tokens]
 
         s_parts = chunks(standin_tokens, sizes.redeem)
         e_parts = chunks(engine_tokens, sizes.engine)
