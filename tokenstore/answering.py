@@ -109,10 +109,38 @@ class RedeemResult:
     delivery: Delivery | None  # set when an answer was recorded and must now be delivered
 
 
-async def link_to_answer(conn: Connection, token_hash: TokenHash) -> Link | None:
-    """Read a link, unlocked, for its schema: an answer is checked before anything is locked."""
-    row = await _LINK.one_or_none(conn, {"token_hash": token_hash})
-    return None if row is None else Link.from_row(row)
+async def read_to_use(conn: Connection, token_hash: TokenHash) -> tuple[Link, Group] | None:
+    """A link and its group, unlocked, to check an answer and decide before anything is
+    locked (``redeem_as_read``); None for a token with no row."""
+    row = await _READ_TO_USE.one_or_none(conn, {"token_hash": token_hash})
+    return None if row is None else (Link.from_row(row), Group.from_row(_group_part(row)))
+
+
+async def redeem_as_read(
+    conn: Connection,
+    link: Link,
+    group: Group,
+    checked: CheckedInput,
+    now: dt.datetime,
+    client: ClientInfo | None = None,
+    claim: dt.timedelta | None = None,
+) -> RedeemResult | None:
+    """Decide on the link as ``read_to_use`` read it, unlocked, and record an accepted answer
+    in one statement on a connection outside any transaction (``Database.single_statement``):
+    the usual click costs that statement and the read, with no BEGIN and COMMIT.
+
+    The statement locks the group first and is fenced on the link and the group as read
+    (``_record_statement``), so it records only what ``redeem`` would have recorded under
+    the lock. None when there is nothing to record on the link as read (refused, or changed
+    since): then ``redeem``, in a transaction, decides under the lock and shows the answer
+    that holds. Input errors need no lock: the link is open, and nothing is written.
+    """
+    decision = decisions.decide(link, group, checked, now)
+    if isinstance(decision, decisions.RejectInput):
+        return RedeemResult(decision, LinkView(link, group, None), None)
+    if not isinstance(decision, Accept):
+        return None
+    return await _record(conn, group, link, decision, now, client, claim, INLINE_DELIVERY_LEASE)
 
 
 async def redeem(
@@ -234,6 +262,7 @@ async def _record_answer(
             "p_redemption_id": redemption_id,
             "p_link_id": link.id,
             "p_group_id": group.id,
+            "p_seen_expires_at": group.expires_at,
             "p_seen_token_hash": link.token_hash,
             "p_seen_state": link.state.value,
             "p_seen_uses": link.uses,
@@ -267,13 +296,12 @@ async def _record_answer(
     )
 
 
-def _lock_statement() -> sa.Select[Any]:
-    """The group, locked, and its link, read (not locked) in the same statement."""
+def _link_and_group() -> sa.Select[Any]:
+    """A link and its group, by token hash, in one row."""
     return (
         sa.select(links, *_group_columns())
         .join(link_groups, link_groups.c.id == links.c.group_id)
         .where(links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type))
-        .with_for_update(of=link_groups)
     )
 
 
@@ -298,6 +326,18 @@ def _record_statement(revoke_siblings: bool) -> sa.Select[Any]:
     link_id = _param("p_link_id", links.c.id)
     group_id = _param("p_group_id", links.c.group_id)
     now = _param("p_now", links.c.changed_at)
+    # The group row, locked before the link row is (the link's update waits on this being
+    # non-empty), as every writer that waits takes them; fenced on its expiry as read, which
+    # a reissue moves. Under redeem's lock already, taking it again costs nothing.
+    group = (
+        sa.select(link_groups.c.id)
+        .where(
+            link_groups.c.id == group_id,
+            link_groups.c.expires_at == _param("p_seen_expires_at", link_groups.c.expires_at),
+        )
+        .with_for_update()
+        .cte("grp")
+    )
     used = (
         sa.update(links)
         .where(
@@ -305,6 +345,7 @@ def _record_statement(revoke_siblings: bool) -> sa.Select[Any]:
             links.c.token_hash == _param("p_seen_token_hash", links.c.token_hash),
             links.c.state == _param("p_seen_state", links.c.state),
             links.c.uses == _param("p_seen_uses", links.c.uses),
+            sa.exists(sa.select(group.c.id)),
         )
         .values(
             uses=links.c.uses + sa.literal_column("1"),
@@ -407,11 +448,8 @@ def _record_statement(revoke_siblings: bool) -> sa.Select[Any]:
 
 # Compiled once and prepared, as _FIND_LINK: statement building and SQLAlchemy's execute
 # path were most of the cost of a statement here.
-_LINK = Prepared(
-    sa.select(links).where(
-        links.c.token_hash == sa.bindparam("token_hash", type_=links.c.token_hash.type)
-    )
-)
-_LOCK = Prepared(_lock_statement())
+_READ_TO_USE = Prepared(_link_and_group())
+# The group, locked, and its link, read (not locked) in the same statement.
+_LOCK = Prepared(_link_and_group().with_for_update(of=link_groups))
 _RECORD = Prepared(_record_statement(revoke_siblings=False))
 _RECORD_REVOKING = Prepared(_record_statement(revoke_siblings=True))

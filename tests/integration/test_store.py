@@ -172,15 +172,20 @@ async def redeem(
     db: AsyncEngine, keyring: Keyring, token: str, answer: dict[str, Any] | None = None,
     now: dt.datetime = NOW,
 ) -> answering.RedeemResult:  # fmt: skip
-    # As the link server does: read the link, check the answer unlocked, then lock and decide.
+    # As the link server does: read the link, check the answer unlocked, decide and record in
+    # one statement outside a transaction; if refused, decide again under the group lock.
+    client = ClientInfo("iphash", "ua")
     async with db.connect() as conn:
-        link = await answering.link_to_answer(conn, h(keyring, token))
-    assert link is not None
+        read = await answering.read_to_use(conn, h(keyring, token))
+    assert read is not None
+    link, group = read
     checked = answerschema.check(link.input_schema, answer)
+    async with db.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        result = await answering.redeem_as_read(conn, link, group, checked, now, client)
+    if result is not None:
+        return result
     async with db.begin() as conn:
-        result = await answering.redeem(
-            conn, h(keyring, token), checked, now, ClientInfo("iphash", "ua")
-        )
+        result = await answering.redeem(conn, h(keyring, token), checked, now, client)
     assert result is not None
     return result
 
