@@ -39,7 +39,7 @@ from linkserver.retry import (
 )
 from tokenstore import deliveries
 from tokenstore.backoff import exponential_s
-from tokenstore.db import Connection, Database
+from tokenstore.db import Database
 from tokenstore.errors import StoreUnavailable
 from tokenstore.model import Delivery
 from tokenstore.types import RedemptionId, utcnow
@@ -193,14 +193,7 @@ class Deliverer:
         )
         if isinstance(step, Undeliverable) and earlier_may_have_arrived:
             step = await self._confirm_undeliverable(delivery, step)
-        if isinstance(step, Undeliverable):  # may close the group too: several statements
-            async with self.db.transaction() as conn:
-                await self._record(conn, delivery, step)
-        else:
-            # A settle or a reschedule is one statement, atomic by itself: no BEGIN and
-            # COMMIT round trips around it (two of the seven a click made).
-            async with self.db.single_statement() as conn:
-                await self._record(conn, delivery, step)
+        await self._record(delivery, step)
         return step
 
     async def _look_in_history(self, delivery: Delivery) -> Attempt | None:
@@ -222,8 +215,28 @@ class Deliverer:
             return RetryAt(self.clock() + dt.timedelta(seconds=retry_s), "history not readable")
         return step
 
-    async def _record(self, conn: Connection, delivery: Delivery, step: Step) -> None:
+    async def _write(self, delivery: Delivery, step: Step, now: dt.datetime) -> bool:
+        """Record the attempt's outcome; False when a newer attempt took over."""
+        if isinstance(step, Undeliverable):  # may close the group too: several statements
+            async with self.db.transaction() as conn:
+                return await deliveries.settle_undeliverable(
+                    conn,
+                    delivery,
+                    now,
+                    step.reason,
+                    close_group=step.close_group,
+                    refused=step.refused,
+                )
+        # A settle or a reschedule is one statement, atomic by itself: no BEGIN and COMMIT
+        # round trips around it (two of the seven a click made).
+        async with self.db.single_statement() as conn:
+            if isinstance(step, Delivered):
+                return await deliveries.settle_delivered(conn, delivery, now)
+            return await deliveries.reschedule(conn, delivery, step.at, step.error, step.refused)
+
+    async def _record(self, delivery: Delivery, step: Step) -> None:
         now = self.clock()
+        recorded = await self._write(delivery, step, now)
         extra = {
             "action": "delivery",
             "redemption_id": str(delivery.redemption_id),
@@ -231,18 +244,11 @@ class Deliverer:
             "attempt": delivery.attempts,
         }
         if isinstance(step, Delivered):
-            recorded = await deliveries.settle_delivered(conn, delivery, now)
             result, level, text = "delivered", logging.INFO, "answer delivered"
         elif isinstance(step, Undeliverable):
-            recorded = await deliveries.settle_undeliverable(
-                conn, delivery, now, step.reason, close_group=step.close_group, refused=step.refused
-            )
             result = "refused" if step.refused else "undeliverable"
             level, text = logging.WARNING, f"undeliverable: {step.reason}"
         else:
-            recorded = await deliveries.reschedule(
-                conn, delivery, step.at, step.error, step.refused
-            )
             result, level, text = self._retry_log(delivery, step)
         if not recorded:
             log.warning("a newer attempt took over; outcome dropped", extra=extra)

@@ -112,9 +112,9 @@ class Redeemer:
         # this server dies before making it, the retry loop takes the answer over when the
         # attempt lease ends (DeliveryPolicy.attempt_lease), as for a crash during it.
         claim = self.deliverer.attempt_lease
-        async with self.db.single_statement() as conn:
+        async with self.db.single_statement() as statement:
             result = await answering.redeem_as_read(
-                conn, link, group, checked, utcnow(), client, claim=claim
+                statement, link, group, checked, utcnow(), client, claim=claim
             )
         if result is not None:
             return result

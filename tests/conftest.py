@@ -23,7 +23,7 @@ from devstack.postgres import (
 from devstack.rest import EngineRest
 from tests.support.faultproxy import FaultProxy
 from tests.support.keys import SIGNING_KEYS
-from tokenstore.db import create_db
+from tokenstore.db import Database, create_db
 from tokenstore.tokens import Keyring
 
 # One name per test run: two runs sharing a Postgres server must not drop each other's template.
@@ -75,6 +75,14 @@ async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
     db = create_db(database_url, pool_size=60)
     yield db
     await db.dispose()
+
+
+@pytest.fixture
+async def database(db: AsyncEngine) -> AsyncIterator[Database]:
+    """The store's handle on ``db``, as the daemons make it; its pools closed after the test."""
+    database = Database(db)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

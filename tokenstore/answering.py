@@ -18,7 +18,7 @@ from sqlalchemy.sql.selectable import LateralFromClause
 
 from tokenstore import decisions
 from tokenstore.answerschema import CheckedInput
-from tokenstore.db import Connection, one_or_none
+from tokenstore.db import AnyConnection, Connection, one_or_none
 from tokenstore.decisions import Accept, Decision
 from tokenstore.model import Answer, ClientInfo, Delivery, Group, Link, LinkView
 from tokenstore.prepared import Prepared
@@ -48,7 +48,7 @@ async def _answer_for(conn: Connection, link: Link) -> Answer | None:
     )
 
 
-async def find_link(conn: Connection, token_hash: TokenHash) -> LinkView | None:
+async def find_link(conn: AnyConnection, token_hash: TokenHash) -> LinkView | None:
     """Read a link, its group and the answer it shows (as ``_answer_for`` chooses it) in one
     statement, taking no locks and changing nothing."""
     row = await _FIND_LINK.one_or_none(conn, {"token_hash": token_hash})
@@ -109,7 +109,7 @@ class RedeemResult:
     delivery: Delivery | None  # set when an answer was recorded and must now be delivered
 
 
-async def read_to_use(conn: Connection, token_hash: TokenHash) -> tuple[Link, Group] | None:
+async def read_to_use(conn: AnyConnection, token_hash: TokenHash) -> tuple[Link, Group] | None:
     """A link and its group, unlocked, to check an answer and decide before anything is
     locked (``redeem_as_read``); None for a token with no row."""
     row = await _READ_TO_USE.one_or_none(conn, {"token_hash": token_hash})
@@ -117,7 +117,7 @@ async def read_to_use(conn: Connection, token_hash: TokenHash) -> tuple[Link, Gr
 
 
 async def redeem_as_read(
-    conn: Connection,
+    conn: AnyConnection,
     link: Link,
     group: Group,
     checked: CheckedInput,
@@ -207,7 +207,7 @@ async def redeem(
 
 
 async def _record(
-    conn: Connection,
+    conn: AnyConnection,
     group: Group,
     link: Link,
     decision: Accept,
@@ -243,7 +243,7 @@ async def _record(
 
 
 async def _record_answer(
-    conn: Connection,
+    conn: AnyConnection,
     group: Group,
     link: Link,
     decision: Accept,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tokenstore.errors import Conflict, StoreUnavailable
+from tokenstore.pool import DriverConnection, DriverPool
 from tokenstore.schema import DEFAULT_SCHEMA, connect_args
 from tokenstore.settings import sqlalchemy_url
 
@@ -27,6 +28,9 @@ POOL_TIMEOUT_S = 5
 
 # What the store's functions take: a connection from ``Database.transaction()``/``connection()``.
 Connection = AsyncConnection
+# What the prepared statements (tokenstore.prepared) take: a transaction's connection, or one
+# from ``Database.read()``/``single_statement()`` (outside any transaction, on the driver pool).
+AnyConnection = Connection | DriverConnection
 
 T = TypeVar("T")
 
@@ -73,23 +77,43 @@ def wrap_exceptions() -> Iterator[None]:
 
 
 class Database:
-    """The link database: a pool of connections that raise only ``tokenstore.errors``."""
+    """The link database: two pools of connections that raise only ``tokenstore.errors``.
 
-    def __init__(self, db: AsyncEngine, *, autocommit: bool = False) -> None:
+    Transactions run on SQLAlchemy's pool (``db``); the statements sent outside any
+    transaction, a click's and a page's, on a pool of bare psycopg connections
+    (``tokenstore.pool``). Each holds up to ``pool_size`` connections.
+    """
+
+    def __init__(
+        self,
+        db: AsyncEngine,
+        *,
+        autocommit: bool = False,
+        statements: DriverPool | None = None,
+        schema: str = DEFAULT_SCHEMA,
+    ) -> None:
         """``autocommit``: ``db`` was made so (``create_db(autocommit=True)``), as every
-        connection here is: transactions send their own BEGIN."""
+        connection here is: transactions send their own BEGIN. ``statements``: the pool for
+        statements outside a transaction; one for ``db``'s database on ``schema`` unless given."""
         self.db = db
         # The same pool, its connections in autocommit while checked out. An engine made so
         # skips setting and resetting that on every checkout (measured: 81 µs a checkout and
         # return with it, 55 without).
         self._reads = db if autocommit else db.execution_options(isolation_level="AUTOCOMMIT")
+        self._statements = statements or DriverPool(
+            db.url.set(drivername="postgresql").render_as_string(hide_password=False),
+            connect_args(schema),
+            db.pool.size() if isinstance(db.pool, sa.QueuePool) else POOL_SIZE,
+            POOL_TIMEOUT_S,
+        )
 
     @classmethod
     def from_url(
         cls, database_url: str, pool_size: int = POOL_SIZE, schema: str = DEFAULT_SCHEMA
     ) -> Database:
-        """A pool for ``database_url``; it connects lazily, on the first transaction."""
-        return cls(create_db(database_url, pool_size, schema, autocommit=True), autocommit=True)
+        """Pools for ``database_url``; they connect lazily, on the first use."""
+        engine = create_db(database_url, pool_size, schema, autocommit=True)
+        return cls(engine, autocommit=True, schema=schema)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -119,42 +143,41 @@ class Database:
                     await _rollback_quietly(conn)
 
     @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[Connection]:
-        """A connection for reads outside any transaction: no BEGIN and ROLLBACK around
-        them (two round trips of three for a single SELECT). Each statement sees its own
-        snapshot, as under READ COMMITTED anyway; use ``connection()`` for reads that must
-        agree with each other, and ``read()`` to have a dead connection replaced."""
-        with wrap_exceptions():
-            async with self._reads.connect() as conn:
-                yield conn
-
-    @contextlib.asynccontextmanager
-    async def single_statement(self) -> AsyncIterator[Connection]:
+    async def single_statement(self) -> AsyncIterator[DriverConnection]:
         """A connection outside any transaction, for one data-modifying statement that is
         atomic by itself (Postgres commits it on its own): no BEGIN and COMMIT round trips
-        around it. Not for two statements that must change things together."""
+        around it. Not for two statements that must change things together. Statements are
+        sent prepared (``tokenstore.prepared``); a dead connection fails the block (whether
+        the statement was written is then unknown) and the idle ones are dropped with it."""
         with wrap_exceptions():
-            async with self._reads.connect() as conn:
-                yield conn
+            async with self._statements.connection() as conn:
+                try:
+                    yield conn
+                except psycopg.Error:
+                    if conn.closed or conn.broken:
+                        await self._statements.discard_idle()
+                    raise
 
-    async def read(self, reader: Callable[[Connection], Awaitable[T]]) -> T:
-        """``reader`` on a connection outside any transaction (as ``reading()``); run again,
-        once, on another connection if this one turns out dead: a read is safe to repeat."""
+    async def read(self, reader: Callable[[DriverConnection], Awaitable[T]]) -> T:
+        """``reader`` on a connection outside any transaction (no BEGIN and ROLLBACK around
+        it: two round trips of three for a single SELECT; each statement sees its own
+        snapshot, as under READ COMMITTED anyway; use ``connection()`` for reads that must
+        agree with each other). Run again, once, on a new connection if this one turns out
+        dead, every idle one dropped first (after a restart all are): a read is safe to repeat."""
         with wrap_exceptions():
             lost = False
             try:
-                async with self._reads.connect() as conn:
+                async with self._statements.connection() as conn:
                     try:
                         return await reader(conn)
-                    except (sa_exc.DBAPIError, psycopg.Error):
-                        # Invalidated: SQLAlchemy found it dead, or a prepared statement
-                        # did (tokenstore.prepared); asked before the close forgets it.
-                        lost = conn.invalidated
+                    except psycopg.Error:
+                        lost = conn.closed or conn.broken
                         raise
-            except (sa_exc.DBAPIError, psycopg.Error):
+            except psycopg.Error:
                 if not lost:
                     raise
-            async with self._reads.connect() as conn:
+            await self._statements.discard_idle()
+            async with self._statements.connection() as conn:
                 return await reader(conn)
 
     @contextlib.asynccontextmanager
@@ -194,6 +217,7 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self._statements.close()
         await self.db.dispose()
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from tokenstore import audit
 from tokenstore.audit import AuditEvent
-from tokenstore.db import Connection, one
+from tokenstore.db import AnyConnection, Connection, one
 from tokenstore.model import Delivery
 from tokenstore.prepared import Prepared
 from tokenstore.states import ANSWER_RECORDED, Event, answer_sources, link_sources, next_state
@@ -164,7 +164,7 @@ async def count_pending_with_error(conn: Connection, error: str) -> int:
     return int(result.scalar_one())
 
 
-async def settle_delivered(conn: Connection, delivery: Delivery, now: dt.datetime) -> bool:
+async def settle_delivered(conn: AnyConnection, delivery: Delivery, now: dt.datetime) -> bool:
     return await settle(conn, delivery, now, Event.DELIVERED, None)
 
 
@@ -211,7 +211,7 @@ async def settle_undeliverable(
 
 
 async def settle(
-    conn: Connection,
+    conn: AnyConnection,
     delivery: Delivery,
     now: dt.datetime,
     event: Event,
@@ -314,25 +314,38 @@ _SETTLE = {
 
 
 async def reschedule(
-    conn: Connection,
+    conn: AnyConnection,
     delivery: Delivery,
     next_attempt_at: dt.datetime,
     error: str,
     refused: bool = False,
 ) -> bool:
     """Try again at ``next_attempt_at``; ``refused`` counts this attempt as an engine refusal."""
-    rescheduled = await conn.execute(
-        sa.update(redemptions)
-        .where(
-            redemptions.c.id == delivery.redemption_id,
-            redemptions.c.state == ANSWER_RECORDED.value,
-            redemptions.c.attempts == delivery.attempts,
-        )
-        .values(
-            next_attempt_at=next_attempt_at,
-            last_error=error[:1000],
-            refusals=delivery.refusals + 1 if refused else delivery.refusals,
-        )
-        .returning(redemptions.c.id)
+    rescheduled = await _RESCHEDULE.one_or_none(
+        conn,
+        {
+            "p_redemption_id": delivery.redemption_id,
+            "p_attempts": delivery.attempts,
+            "p_next_attempt_at": next_attempt_at,
+            "p_last_error": error[:1000],
+            "p_refusals": delivery.refusals + 1 if refused else delivery.refusals,
+        },
     )
-    return rescheduled.scalar_one_or_none() is not None
+    return rescheduled is not None
+
+
+# Built once and prepared, as _SETTLE: it runs outside a transaction, on the driver pool.
+_RESCHEDULE = Prepared(
+    sa.update(redemptions)
+    .where(
+        redemptions.c.id == _param("p_redemption_id", redemptions.c.id),
+        redemptions.c.state == ANSWER_RECORDED.value,
+        redemptions.c.attempts == _param("p_attempts", redemptions.c.attempts),
+    )
+    .values(
+        next_attempt_at=_param("p_next_attempt_at", redemptions.c.next_attempt_at),
+        last_error=_param("p_last_error", redemptions.c.last_error),
+        refusals=_param("p_refusals", redemptions.c.refusals),
+    )
+    .returning(redemptions.c.id)
+)

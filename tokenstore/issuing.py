@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tokenstore import audit, tokens
 from tokenstore.audit import AuditEvent
-from tokenstore.db import Connection, Database
+from tokenstore.db import AnyConnection, Connection, Database
 from tokenstore.errors import GroupAlreadyUsed, StoreUnavailable
 from tokenstore.model import IssuedGroup, IssueRequest, details_to_json
 from tokenstore.prepared import Prepared
@@ -64,7 +64,7 @@ async def issue_group(
 
 
 async def _issue_new(
-    conn: Connection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
+    conn: AnyConnection, request: IssueRequest, keyring: tokens.Keyring, now: dt.datetime
 ) -> IssuedGroup | None:
     """The task's new group, or None (and nothing written) if it has one already."""
     group_id = GroupId(new_id())

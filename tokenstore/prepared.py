@@ -8,10 +8,11 @@ written once, as a SQLAlchemy construct (or as text where a construct cannot say
 compiled to text once at import; each call only wraps the JSON parameters as SQLAlchemy
 would and sends the text with ``prepare=True``, so Postgres plans it once per connection.
 
-The connection is the one ``Database`` handed out (its driver connection underneath), so
-there is one pool and one rule for a dead connection: a statement that finds its driver
-connection closed invalidates it as SQLAlchemy would (``db.on_driver``), and ``Database``
-replaces it as for any other statement (at BEGIN, or by running a read again).
+The connection is one ``Database`` handed out: a transaction's (its driver connection
+underneath: a statement that finds it closed invalidates it as SQLAlchemy would,
+``db.on_driver``, and the next BEGIN replaces it), or a bare psycopg connection of the pool
+for statements outside a transaction (``Database.read``/``single_statement``, which drop a
+dead one and run a read again).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.pq.abc import PGresult
 from psycopg.types.json import Json, Jsonb
@@ -26,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from tokenstore.db import Connection, on_driver
+from tokenstore.db import AnyConnection, on_driver
 
 Row = dict[str, Any]
 JsonType = Literal["json", "jsonb", "json[]", "jsonb[]"]
@@ -84,16 +86,24 @@ class Prepared:
                 params[name] = [wrap(v) for v in value]
         return params
 
-    async def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> Row | None:
+    async def one_or_none(self, conn: AnyConnection, params: Mapping[str, Any]) -> Row | None:
         """The statement's first row (by column name), or None for no row."""
         rows = await self._run(conn, params)
         return rows[0] if rows else None
 
-    async def all(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
+    async def all(self, conn: AnyConnection, params: Mapping[str, Any]) -> list[Row]:
         return await self._run(conn, params)
 
-    async def _run(self, conn: Connection, params: Mapping[str, Any]) -> list[Row]:
-        async with on_driver(conn) as driver, driver.cursor() as cursor:
+    async def _run(self, conn: AnyConnection, params: Mapping[str, Any]) -> list[Row]:
+        if isinstance(conn, psycopg.AsyncConnection):
+            return await self._run_on(conn, params)
+        async with on_driver(conn) as driver:
+            return await self._run_on(driver, params)
+
+    async def _run_on(
+        self, driver: psycopg.AsyncConnection[Any], params: Mapping[str, Any]
+    ) -> list[Row]:
+        async with driver.cursor() as cursor:
             await cursor.execute(self.sql, self.params(params), prepare=True)
             result = cursor.pgresult
             if result is None or not result.nfields:

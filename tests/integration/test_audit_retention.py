@@ -15,7 +15,9 @@ from tokenstore.tables import audit_events
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
 
 
-async def test_old_audit_events_go_in_batches_recent_ones_stay(db: AsyncEngine) -> None:
+async def test_old_audit_events_go_in_batches_recent_ones_stay(
+    database: Database, db: AsyncEngine
+) -> None:
     group = uuid.uuid4()
     ages_days = [500, 450, 401, 401, 399, 10, 0]
     async with db.begin() as conn:
@@ -27,7 +29,7 @@ async def test_old_audit_events_go_in_batches_recent_ones_stay(db: AsyncEngine) 
             ],
         )
     report = await reap(
-        Database(db), NOW, dt.timedelta(days=30), 2, audit_retention=dt.timedelta(days=400)
+        database, NOW, dt.timedelta(days=30), 2, audit_retention=dt.timedelta(days=400)
     )
     assert report.audit_deleted == 4
     async with db.connect() as conn:
@@ -36,13 +38,15 @@ async def test_old_audit_events_go_in_batches_recent_ones_stay(db: AsyncEngine) 
     assert [NOW - at for (at,) in kept] == [dt.timedelta(days=d) for d in (399, 10, 0)]
 
 
-async def test_without_an_audit_retention_nothing_of_the_trail_is_deleted(db: AsyncEngine) -> None:
+async def test_without_an_audit_retention_nothing_of_the_trail_is_deleted(
+    database: Database, db: AsyncEngine
+) -> None:
     async with db.begin() as conn:
         await conn.execute(
             sa.insert(audit_events),
             {"at": NOW - dt.timedelta(days=5000), "action": "issued", "group_id": uuid.uuid4()},
         )
-    report = await reap(Database(db), NOW, dt.timedelta(days=30), 2)
+    report = await reap(database, NOW, dt.timedelta(days=30), 2)
     assert report.audit_deleted == 0
     async with db.connect() as conn:
         assert (

@@ -95,6 +95,7 @@ async def test_gateway_504_then_instance_ends_is_delivered_not_undeliverable(
 
 
 async def test_a_cancelled_attempt_keeps_its_lease_and_is_found_in_history(
+    database: Database,
     db: AsyncEngine,
     proxy: FaultProxy,
     engine_rest: EngineRest,
@@ -112,7 +113,7 @@ async def test_a_cancelled_attempt_keeps_its_lease_and_is_found_in_history(
     assert recorded is not None and recorded.delivery is not None
     rid = RedemptionId(recorded.delivery.redemption_id)
     camunda = CamundaClient(proxy.url, {}, dt.timedelta(seconds=5))
-    deliverer = Deliverer(Database(db), camunda, DeliveryPolicy(), attempt_lease=LEASE)
+    deliverer = Deliverer(database, camunda, DeliveryPolicy(), attempt_lease=LEASE)
     hold = proxy.add(Rule(Fault.HOLD, "POST", MESSAGE, times=1))
     try:
         attempt = asyncio.create_task(deliverer.deliver_now(rid))

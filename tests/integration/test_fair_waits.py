@@ -67,7 +67,11 @@ async def _recorded(db: AsyncEngine, keyring: Keyring, token: str) -> Redemption
 
 
 async def test_a_click_without_a_slot_hands_over_to_a_retry_loop_with_slots_of_its_own(
-    db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
+    database: Database,
+    db: AsyncEngine,
+    proxy: FaultProxy,
+    engine_rest: EngineRest,
+    keyring: Keyring,
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     async with aiohttp.ClientSession() as http:
@@ -77,7 +81,7 @@ async def test_a_click_without_a_slot_hands_over_to_a_retry_loop_with_slots_of_i
         second = await _recorded(db, keyring, (await h.issue(second_pid)).tokens["deny"])
     camunda = CamundaClient(proxy.url, {}, dt.timedelta(seconds=30))
     deliverer = Deliverer(
-        Database(db),
+        database,
         camunda,
         DeliveryPolicy(),
         attempt_lease=dt.timedelta(minutes=5),

@@ -36,7 +36,11 @@ async def _claimed(db: AsyncEngine, keyring: Keyring, token: str, now: dt.dateti
 
 
 async def test_an_answer_is_recorded_claimed_and_delivered_once_by_its_click(
-    db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
+    database: Database,
+    db: AsyncEngine,
+    proxy: FaultProxy,
+    engine_rest: EngineRest,
+    keyring: Keyring,
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     now = dt.datetime.now(dt.UTC)
@@ -49,7 +53,7 @@ async def test_an_answer_is_recorded_claimed_and_delivered_once_by_its_click(
     assert (row["attempts"], row["state"]) == (1, "pending")
     assert row["next_attempt_at"] == now + CLAIM
     camunda = CamundaClient(proxy.url, {}, dt.timedelta(seconds=30))
-    deliverer = Deliverer(Database(db), camunda, DeliveryPolicy(), attempt_lease=CLAIM)
+    deliverer = Deliverer(database, camunda, DeliveryPolicy(), attempt_lease=CLAIM)
     try:
         assert await deliverer.deliver_one_due() is False  # the claim keeps the loop off
         assert await deliverer.deliver_claimed(delivery) == Delivered()
@@ -62,7 +66,11 @@ async def test_an_answer_is_recorded_claimed_and_delivered_once_by_its_click(
 
 
 async def test_a_claimed_click_without_a_slot_hands_its_answer_back_unclaimed(
-    db: AsyncEngine, proxy: FaultProxy, engine_rest: EngineRest, keyring: Keyring
+    database: Database,
+    db: AsyncEngine,
+    proxy: FaultProxy,
+    engine_rest: EngineRest,
+    keyring: Keyring,
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
     now = dt.datetime.now(dt.UTC)
@@ -73,7 +81,7 @@ async def test_a_claimed_click_without_a_slot_hands_its_answer_back_unclaimed(
         second = await _claimed(db, keyring, (await h.issue(second_pid)).tokens["deny"], now)
     camunda = CamundaClient(proxy.url, {}, dt.timedelta(seconds=30))
     deliverer = Deliverer(
-        Database(db),
+        database,
         camunda,
         DeliveryPolicy(),
         attempt_lease=CLAIM,

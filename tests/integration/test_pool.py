@@ -3,8 +3,10 @@ at the BEGIN every transaction sends anyway (or by a read's failure) and replace
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from typing import Any, LiteralString
 
 import psycopg
 import pytest
@@ -13,7 +15,8 @@ import sqlalchemy as sa
 from tests.support.builders import issue_request
 from tokenstore import issuing
 from tokenstore.db import Connection, Database
-from tokenstore.errors import Conflict
+from tokenstore.errors import Conflict, StoreUnavailable
+from tokenstore.pool import DriverConnection
 from tokenstore.prepared import Prepared
 from tokenstore.tokens import Keyring
 
@@ -35,7 +38,7 @@ async def _pid_in_connection(db: Database) -> int:
 
 
 async def _pid_read(db: Database) -> int:
-    return await db.read(_pid_of)
+    return int(await db.read(lambda conn: _read_scalar(conn, "SELECT pg_backend_pid()")))
 
 
 _PID = Prepared("SELECT pg_backend_pid() AS pid")
@@ -91,9 +94,9 @@ async def test_a_transaction_on_a_replaced_connection_commits(database_url: str)
             await conn.execute(sa.text("INSERT INTO pool_probe VALUES (1)"))
         with pytest.raises(RuntimeError, match="rolled back"):
             await _insert_then_fail(db)
-        assert await db.read(lambda conn: _scalar(conn, "SELECT array_agg(n) FROM pool_probe")) == [
-            1
-        ]
+        assert await db.read(
+            lambda conn: _read_scalar(conn, "SELECT array_agg(n) FROM pool_probe")
+        ) == [1]
     finally:
         await db.dispose()
 
@@ -104,8 +107,10 @@ async def _insert_then_fail(db: Database) -> None:
         raise RuntimeError("rolled back")
 
 
-async def _scalar(conn: Connection, query: str) -> object:
-    return (await conn.execute(sa.text(query))).scalar_one()
+async def _read_scalar(conn: DriverConnection, query: LiteralString) -> Any:
+    row = await (await conn.execute(query)).fetchone()
+    assert row is not None
+    return row[0]
 
 
 async def test_a_prepared_statement_raises_the_store_s_conflict(database_url: str) -> None:
@@ -135,7 +140,63 @@ async def test_an_issue_whose_connection_died_is_written_once_on_another(
         _terminate(database_url, await _pid_read(db))
         issued = await issuing.issue(db, issue_request("task-dead", "pi-dead"), keyring, NOW)
         assert not issued.reissued
-        groups = await db.read(lambda conn: _scalar(conn, "SELECT count(*) FROM link_groups"))
+        groups = await db.read(lambda conn: _read_scalar(conn, "SELECT count(*) FROM link_groups"))
         assert groups == 1
+    finally:
+        await db.dispose()
+
+
+async def test_after_a_restart_every_idle_connection_is_dropped_and_a_read_still_answers(
+    database_url: str,
+) -> None:
+    """A restart kills every pooled connection: the first dead one found drops them all, so
+    the read that found it is run again on a new one, not on the next dead one."""
+    db = Database.from_url(database_url, pool_size=3)
+    try:
+        pids = await asyncio.gather(*(_held_pid(db) for _ in range(3)))
+        assert len(set(pids)) == 3  # three idle connections in the pool now
+        for pid in pids:
+            _terminate(database_url, pid)
+        assert await _pid_read(db) not in pids
+    finally:
+        await db.dispose()
+
+
+async def _held_pid(db: Database) -> int:
+    async def hold(conn: DriverConnection) -> int:
+        pid = await _read_scalar(conn, "SELECT pg_backend_pid()")
+        await asyncio.sleep(0.2)  # so the three are checked out at once
+        return int(pid)
+
+    return await db.read(hold)
+
+
+async def test_a_statement_on_a_dead_connection_fails_as_unavailable_and_is_not_repeated(
+    database_url: str,
+) -> None:
+    """Outside a transaction nobody knows whether a statement whose connection died was
+    written: it fails (transient), it is not sent again, and the next use gets a live one."""
+    db = Database.from_url(database_url, pool_size=1)
+    try:
+        first = await _pid_read(db)
+        _terminate(database_url, first)
+        with pytest.raises(StoreUnavailable) as raised:
+            async with db.single_statement() as conn:
+                await conn.execute("SELECT 1")
+        assert raised.value.transient
+        assert await _pid_read(db) != first
+    finally:
+        await db.dispose()
+
+
+async def test_a_database_that_is_down_fails_a_read_at_once() -> None:
+    db = Database.from_url("postgresql://postgres@127.0.0.1:1/nowhere", pool_size=1)
+    try:
+        with pytest.raises(StoreUnavailable) as raised:
+            await _pid_read(db)
+        assert raised.value.transient
+        # The driver's refusal, not the pool's wait for a free connection running out.
+        assert str(raised.value).endswith("OperationalError")
+        assert "refused" in raised.value.reason
     finally:
         await db.dispose()

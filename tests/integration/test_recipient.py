@@ -105,6 +105,7 @@ async def issued_audit(db: AsyncEngine, group_id: Any) -> dict[str, Any]:
 
 
 async def test_the_recipient_travels_from_the_model_to_the_answer(
+    database: Database,
     harness: Harness,
     database_url: str,
     camunda_url: str,
@@ -119,7 +120,7 @@ async def test_the_recipient_travels_from_the_model_to_the_answer(
     settings = worker_settings(database_url, camunda_url)
     async with httpx.AsyncClient() as http:
         client = EngineClient(settings, http)
-        ctx = Context(Database(harness.db), client, keyring, PUBLIC_URL)
+        ctx = Context(database, client, keyring, PUBLIC_URL)
         outcome = await Worker(settings, client, ctx).process(
             await fetch_issue_task(client, business_key)
         )

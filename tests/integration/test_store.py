@@ -106,11 +106,11 @@ async def test_reissue_after_a_long_incident_starts_the_set_afresh(
 
 
 async def test_issue_outside_a_transaction_writes_what_the_transaction_did(
-    db: AsyncEngine, keyring: Keyring
+    database: Database, db: AsyncEngine, keyring: Keyring
 ) -> None:
     """``issuing.issue`` (the worker's): a new group in one statement with no transaction
     around it; the same task again mints fresh tokens for that group in a transaction."""
-    store = Database(db)
+    store = database
     first = await issuing.issue(store, request(), keyring, NOW)
     again = await issuing.issue(store, request(), keyring, NOW)
     assert not first.reissued and again.reissued and again.group_id == first.group_id
@@ -145,9 +145,9 @@ async def test_issue_outside_a_transaction_writes_what_the_transaction_did(
 
 
 async def test_concurrent_issue_outside_a_transaction_makes_one_group(
-    db: AsyncEngine, keyring: Keyring
+    database: Database, db: AsyncEngine, keyring: Keyring
 ) -> None:
-    store = Database(db)
+    store = database
     results = await asyncio.gather(
         *(issuing.issue(store, request(), keyring, NOW) for _ in range(8))
     )

@@ -125,6 +125,7 @@ async def fetch_issue_task(client: EngineClient, business_key: str) -> Task:
 
 
 async def test_the_correlation_keys_choice_issues_links_bound_to_the_key(
+    database: Database,
     engine_rest: EngineRest,
     client: EngineClient,
     settings: WorkerSettings,
@@ -141,7 +142,7 @@ async def test_the_correlation_keys_choice_issues_links_bound_to_the_key(
         KEY, {"orderId": {"type": "String", "value": order_id}}, business_key
     )
     started.append(instance)
-    worker = Worker(settings, client, Context(Database(db), client, keyring, PUBLIC_URL))
+    worker = Worker(settings, client, Context(database, client, keyring, PUBLIC_URL))
 
     outcome = await worker.process(await fetch_issue_task(client, business_key))
 

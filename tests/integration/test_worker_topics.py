@@ -65,8 +65,8 @@ async def client(settings: WorkerSettings) -> AsyncIterator[EngineClient]:
 
 
 @pytest.fixture
-def ctx(db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
-    return Context(Database(db), client, keyring, PUBLIC_URL)
+def ctx(database: Database, db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
+    return Context(database, client, keyring, PUBLIC_URL)
 
 
 def start(engine_rest: EngineRest, started: list[str], key: str, **variables: Any) -> str:
@@ -260,6 +260,7 @@ async def test_correlation_keys_are_read_from_the_process_instance(
 
 
 async def test_slow_work_keeps_its_lock(
+    database: Database,
     engine_rest: EngineRest,
     client: EngineClient,
     db: AsyncEngine,
@@ -273,7 +274,7 @@ async def test_slow_work_keeps_its_lock(
     engine_rest.deploy_example("approval.bpmn")
     instance = start(engine_rest, started, "approval")
     task = await fetch_own(client, engine_rest, instance, lock_ms=2000)
-    ctx = Context(Database(db), client, keyring, PUBLIC_URL)
+    ctx = Context(database, client, keyring, PUBLIC_URL)
 
     # An uncommitted group with the same external task id makes the insert wait.
     with psycopg.connect(database_url) as blocker:

@@ -94,15 +94,19 @@ class Rig:
 @asynccontextmanager
 async def rig(harness: Harness, settings: WorkerSettings, keyring: Keyring) -> AsyncIterator[Rig]:
     """A worker context as the daemon builds it from ``settings``."""
-    async with httpx.AsyncClient() as http:
-        client = EngineClient(settings, http)
-        ctx = Context(
-            Database(harness.db),
-            client,
-            keyring,
-            PUBLIC_URL,
-            smtp=SmtpConfig.from_settings(settings),
-            templates=letter.environment(settings.template_dir),
-            webhooks=settings.webhooks,
-        )
-        yield Rig(harness, settings, client, ctx)
+    database = Database(harness.db)
+    try:
+        async with httpx.AsyncClient() as http:
+            client = EngineClient(settings, http)
+            ctx = Context(
+                database,
+                client,
+                keyring,
+                PUBLIC_URL,
+                smtp=SmtpConfig.from_settings(settings),
+                templates=letter.environment(settings.template_dir),
+                webhooks=settings.webhooks,
+            )
+            yield Rig(harness, settings, client, ctx)
+    finally:
+        await database.dispose()
