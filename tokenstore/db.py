@@ -233,7 +233,9 @@ def create_db(
     return create_async_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # No overflow: the statements outside a transaction, most of the load, have a pool
+        # of their own (Database), so a database handle holds at most twice pool_size.
+        max_overflow=0,
         pool_timeout=POOL_TIMEOUT_S,
         pool_pre_ping=False,
         connect_args=connect_args(schema),
