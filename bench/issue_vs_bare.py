@@ -3,7 +3,7 @@ issued per second by ``action-links worker`` ÷ tasks done per second by a bare
 fetch-and-lock + complete loop; prints ratios with their spread, writes
 bench/results/issue.json and issue.png, asserts nothing.
 
-    python -m bench.issue_vs_bare --quick   # about a minute and a half
+    python -m bench.issue_vs_bare --quick   # about a minute and a half, plus the quiet waits
 
 Each round starts a batch of instances of one variant, then times how long that variant
 takes to finish them, from the moment it is ready (the worker's start line; the loop's

@@ -2,8 +2,8 @@
 ratios with their spread over rounds, writes bench/results/latest.json and latest.png,
 asserts nothing.
 
-    make bench                                  # the full run
-    python -m bench.redeem_vs_correlate --quick # about two minutes
+    make bench                                  # the full run, with the other two
+    python -m bench.redeem_vs_correlate --quick # about two minutes, plus the quiet waits
 
 Scenarios (each round first waits for a quiet machine, ``bench.quiet``, then runs every
 variant of every scenario, in alternating order, so a busy moment of this shared machine hits
