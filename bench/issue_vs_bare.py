@@ -227,8 +227,8 @@ def show(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if "variant" in row:
             r = row["rate"]
-            spread = f"{r['min']:.0f}/{r['median']:.0f}/{r['max']:.0f}"
-            print(f"{row['variant']:5} tasks/s min/median/max {spread}")
+            rates = f"{r['min']:.0f}/{r['median']:.0f}/{r['max']:.0f}"
+            print(f"{row['variant']:5} tasks/s min/median/max {rates}")
         else:
             s = row["spread"]
             print(

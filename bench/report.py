@@ -29,11 +29,17 @@ def read(folder: Path) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
     for name in dict.fromkeys(goal.result for goal in GOALS):
         path = folder / f"{name}.json"
         try:
-            results[name] = json.loads(path.read_text())
+            result = json.loads(path.read_text())
         except FileNotFoundError:
             notes.append(f"{path.name}: none yet")
+            continue
         except (OSError, ValueError) as exc:
             notes.append(f"{path.name}: unreadable ({exc})")
+            continue
+        if isinstance(result, dict) and isinstance(result.get("summary"), list):
+            results[name] = result
+        else:
+            notes.append(f"{path.name}: not a benchmark result (no summary)")
     return results, notes
 
 
