@@ -110,15 +110,16 @@ def evaluate_all(
 def table(verdicts: list[Verdict]) -> list[str]:
     """The goals table's lines: goal, median (min-max), bound, met / missed."""
     width = max(len(v.goal.name) for v in verdicts)
-    lines = [f"{'goal':{width}}  {'median (min-max)':>22}  {'bound':>6}  status"]
+    lines = [f"{'goal':{width}}  {'median (min-max)':>25}  {'bound':>6}  status"]
     for v in verdicts:
         if v.spread is None:
             measured = "—"
         else:
             s = v.spread
-            measured = f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})"
+            # Three decimals: 0.547 against a bound of 0.55 must not read as 0.55.
+            measured = f"{s['median']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
         bound = f"{v.goal.direction} {v.goal.bound:g}"
-        lines.append(f"{v.goal.name:{width}}  {measured:>22}  {bound:>6}  {v.status}")
+        lines.append(f"{v.goal.name:{width}}  {measured:>25}  {bound:>6}  {v.status}")
     met = sum(v.status is Status.MET for v in verdicts)
     lines.append(f"{met} of {len(verdicts)} goals met (on the median over rounds)")
     return lines

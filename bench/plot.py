@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 MISSING = "no plot: matplotlib is not installed (pip install -e '.[bench]'; make bench does)"
+# A panel whose bars span more than this factor gets a log axis: forged GETs run at thousands
+# a second beside redemptions at hundreds, which would otherwise be slivers.
+LOG_SPAN = 20.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,20 @@ class Panels:
     throughput: Bars | None  # None: the benchmark measures no throughput
     latency: tuple[Bars, Bars] | None  # p50 and p99; None: it measures no latency
 
+    @property
+    def log_throughput(self) -> bool:
+        return self.throughput is not None and _wide(self.throughput.medians)
+
+    @property
+    def log_latency(self) -> bool:
+        return self.latency is not None and _wide([m for b in self.latency for m in b.medians])
+
+
+def _wide(medians: list[float]) -> bool:
+    """Whether the largest bar is more than LOG_SPAN times the smallest (a 0 always is)."""
+    low = min(medians)
+    return low <= 0 or max(medians) / low > LOG_SPAN
+
 
 def _bars(label: str, rows: Sequence[dict[str, Any]], key: str) -> Bars:
     spreads = [row[key] for row in rows]
@@ -43,15 +60,29 @@ def _bars(label: str, rows: Sequence[dict[str, Any]], key: str) -> Bars:
     )
 
 
+def _is_ours(variant: str) -> bool:
+    return variant.startswith("ours")  # ours, ours2p; the rest are references
+
+
 def panels(rows: Sequence[dict[str, Any]]) -> Panels:
     """What to draw from a benchmark's summary rows (the ones that name a variant).
 
     A panel is drawn only when every variant has its figure, so a half-filled panel never
-    passes for a measurement.
+    passes for a measurement. Scenarios keep their order; within one, ours come first, then
+    the references, each by name (the rows follow whichever variant the first round happened
+    to run first).
     """
     variants = [row for row in rows if "variant" in row]
     if not variants:
         raise ValueError("no variant rows to plot")
+    scenarios = list(dict.fromkeys(row["scenario"] for row in variants))
+    variants.sort(
+        key=lambda row: (
+            scenarios.index(row["scenario"]),
+            not _is_ours(row["variant"]),
+            row["variant"],
+        )
+    )
     names = [f"{row['scenario']}\n{row['variant']}" for row in variants]
     throughput = None
     if all("rate" in row for row in variants):
@@ -61,7 +92,7 @@ def panels(rows: Sequence[dict[str, Any]]) -> Panels:
         latency = (_bars("p50", variants, "p50_ms"), _bars("p99", variants, "p99_ms"))
     if throughput is None and latency is None:
         raise ValueError("the rows have neither throughput nor latency")
-    ours = [str(row["variant"]).startswith("ours") for row in variants]
+    ours = [_is_ours(row["variant"]) for row in variants]
     return Panels(names, ours, throughput, latency)
 
 
@@ -86,6 +117,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> str:
         colours = ["tab:blue" if ours else "tab:gray" for ours in drawn.ours]
         axis.bar(positions, t.medians, yerr=[t.below, t.above], capsize=4, color=colours)
         axis.set_ylabel(f"{t.label} (median, min-max)")
+        if drawn.log_throughput:
+            axis.set_yscale("log")
         axis.set_xticks(positions, drawn.names, fontsize=7)
     if drawn.latency is not None:
         axis = axes.pop(0)
@@ -100,6 +133,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> str:
                 label=bars.label,
             )
         axis.set_ylabel("ms (median, min-max)")
+        if drawn.log_latency:
+            axis.set_yscale("log")
         axis.set_xticks(positions, drawn.names, fontsize=7)
         axis.legend()
     fig.suptitle(title, fontsize=9)

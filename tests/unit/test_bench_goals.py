@@ -140,7 +140,13 @@ def test_the_table_shows_each_goal_its_median_with_min_max_its_bound_and_status(
     del found["issue"]
     lines = table(evaluate_all(found))
     standin = next(line for line in lines if line.startswith("redeem-standin"))
-    assert standin.split()[-5:] == ["0.37", "(0.27-0.47)", "≥", "0.65", "missed"]
+    assert standin.split()[-5:] == ["0.370", "(0.270-0.470)", "≥", "0.65", "missed"]
     worker = next(line for line in lines if line.startswith("worker"))
     assert worker.endswith("≥ 0.9  no result")
     assert lines[-1] == "5 of 7 goals met (on the median over rounds)"
+
+
+def test_a_median_just_below_its_bound_does_not_read_as_the_bound() -> None:
+    lines = table(evaluate_all(results(engine=0.5467)))
+    engine = next(line for line in lines if line.startswith("redeem-engine"))
+    assert engine.split()[-5:] == ["0.547", "(0.547-0.547)", "≥", "0.55", "missed"]

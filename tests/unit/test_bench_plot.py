@@ -79,3 +79,30 @@ def test_without_matplotlib_no_png_is_written_and_the_note_says_how_to_get_one(
     else:
         assert said == f"plot: {path}"
         assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_ours_come_first_in_each_scenario_whatever_order_the_first_round_ran() -> None:
+    rows = [
+        {"scenario": "redeem", "variant": "bare", "rate": spread(1, 1, 1)},
+        {"scenario": "redeem", "variant": "ours2p", "rate": spread(1, 1, 1)},
+        {"scenario": "redeem", "variant": "ours", "rate": spread(1, 1, 1)},
+        {"scenario": "get", "variant": "bare", "rate": spread(1, 1, 1)},
+        {"scenario": "get", "variant": "ours", "rate": spread(1, 1, 1)},
+    ]
+    names = panels(rows).names
+    assert names == ["redeem\nours", "redeem\nours2p", "redeem\nbare", "get\nours", "get\nbare"]
+
+
+def test_a_panel_spanning_more_than_twenty_times_gets_a_log_axis() -> None:
+    def rows(fast: float) -> list[dict[str, object]]:
+        return [
+            {"scenario": "redeem", "variant": "ours", "rate": spread(300, 400, 500),
+             "p50_ms": spread(1, 1, 1), "p99_ms": spread(2, 2, 2)},
+            {"scenario": "forged", "variant": "ours", "rate": spread(fast, fast, fast),
+             "p50_ms": spread(1, 1, 1), "p99_ms": spread(30, 30, 30)},
+        ]  # fmt: skip
+
+    assert panels(rows(9000)).log_throughput
+    assert not panels(rows(8000)).log_throughput
+    # p99 30 ms beside a p50 of 1 ms: the latency panel spans 30 times.
+    assert panels(rows(8000)).log_latency
