@@ -6,8 +6,8 @@ until the 1-minute load average is below ``--max-load``, polling every few secon
 most ``--max-wait`` seconds; then it goes on anyway and says so, so a busy machine makes a
 run slower and its result marked, never stuck.
 
-The 1-minute average decays slowly: after a round that kept both cores busy it takes about a
-minute to fall from 4 to 1, so on this machine most rounds wait some tens of seconds.
+The 1-minute average decays slowly (by e every minute: from 4 to below 1 takes about 85 s),
+so on this machine a round mostly waits for the load of the round before it to fade.
 """
 
 from __future__ import annotations
