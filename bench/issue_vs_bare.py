@@ -1,13 +1,15 @@
 """The worker against a bare external-task loop, side by side on the same engine: links
 issued per second by ``action-links worker`` ÷ tasks done per second by a bare
-fetch-and-lock + complete loop; prints ratios with their spread, asserts nothing.
+fetch-and-lock + complete loop; prints ratios with their spread, writes
+bench/results/issue.json and issue.png, asserts nothing.
 
-    python -m bench.issue_vs_bare --quick   # about a minute and a half
+    python -m bench.issue_vs_bare --quick   # about a minute and a half, plus the quiet waits
 
 Each round starts a batch of instances of one variant, then times how long that variant
 takes to finish them, from the moment it is ready (the worker's start line; the loop's
 start) to the last task done (its link group in the database; the loop's last
-``complete``). The variants alternate who goes first; warm-up rounds are discarded. Both
+``complete``). Each round first waits for a quiet machine (``bench.quiet``); the variants
+alternate who goes first; warm-up rounds are discarded. Both
 fetch the same variables (``bench-issue.bpmn``: the same task under two topics) with the
 same number of tasks at once (the worker's ``ACTION_LINKS_MAX_TASKS``).
 
@@ -22,7 +24,6 @@ import asyncio
 import os
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.quiet import Quiet, add_arguments, describe, from_arguments, wait_for_quiet
 from bench.redeem_vs_correlate import database
+from bench.results import spread, write
 from devstack import ROOT
 from devstack.engine import camunda
 from devstack.postgres import postgres
@@ -69,6 +72,8 @@ class Sample:
     variant: str
     tasks: int
     rate: float
+    waited_s: float  # for the load to fall below --max-load before this round
+    quiet: bool  # False: it did not within --max-wait, and the round ran all the same
 
 
 def start_instances(rest_url: str, key: str, count: int) -> None:
@@ -172,15 +177,20 @@ def bare(camunda_url: str, count: int) -> float:
     return asyncio.run(_bare_loop(camunda_url, count))
 
 
-def run(database_url: str, camunda_url: str, rounds: int, warmup: int, count: int) -> list[Sample]:
+def run(
+    database_url: str, camunda_url: str, rounds: int, warmup: int, count: int, limits: Quiet
+) -> list[Sample]:
     rest = EngineRest(camunda_url)
     rest.deploy(MODEL, name="bench-issue")
     rest.close()
     samples: list[Sample] = []
     for number in range(1, rounds + warmup + 1):
-        load = os.getloadavg()[0]
+        seen = wait_for_quiet(limits)
         is_warmup = number <= warmup
-        print(f"round {number}: load {load:.2f}{' (warm-up)' if is_warmup else ''}", flush=True)
+        print(
+            f"round {number}: {describe(seen, limits)}{' (warm-up)' if is_warmup else ''}",
+            flush=True,
+        )
         order = ["ours", "bare"] if number % 2 else ["bare", "ours"]
         for name in order:
             rate = (
@@ -188,24 +198,43 @@ def run(database_url: str, camunda_url: str, rounds: int, warmup: int, count: in
                 if name == "ours"
                 else bare(camunda_url, count)
             )
-            samples.append(Sample(number, is_warmup, load, name, count, rate))
+            samples.append(
+                Sample(number, is_warmup, seen.load, name, count, rate, seen.waited_s, seen.quiet)
+            )
     return samples
 
 
-def show(samples: list[Sample]) -> None:
+def summary(samples: list[Sample]) -> list[dict[str, Any]]:
+    """Each variant's tasks/s and ours ÷ bare per round, min/median/max over the kept rounds."""
     kept = [s for s in samples if not s.warmup]
-    for variant in ("ours", "bare"):
-        rates = [s.rate for s in kept if s.variant == variant]
-        spread = f"{min(rates):.0f}/{statistics.median(rates):.0f}/{max(rates):.0f}"
-        print(f"{variant:5} tasks/s min/median/max {spread}")
     by_round: dict[int, dict[str, float]] = {}
     for s in kept:
         by_round.setdefault(s.round, {})[s.variant] = s.rate
+    rows: list[dict[str, Any]] = [
+        {
+            "scenario": "issue",
+            "variant": variant,
+            "rate": spread([r[variant] for r in by_round.values()]),
+        }
+        for variant in ("ours", "bare")
+    ]
     ratios = [r["ours"] / r["bare"] for r in by_round.values()]
-    print(
-        f"ours÷bare min/median/max {min(ratios):.2f}/{statistics.median(ratios):.2f}/"
-        f"{max(ratios):.2f} (goal ≥ 0.9)"
-    )
+    rows.append({"scenario": "issue", "ratio": "ours÷bare", "spread": spread(ratios)})
+    return rows
+
+
+def show(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        if "variant" in row:
+            r = row["rate"]
+            rates = f"{r['min']:.0f}/{r['median']:.0f}/{r['max']:.0f}"
+            print(f"{row['variant']:5} tasks/s min/median/max {rates}")
+        else:
+            s = row["spread"]
+            print(
+                f"{row['ratio']} min/median/max {s['min']:.2f}/{s['median']:.2f}/"
+                f"{s['max']:.2f} (goal ≥ 0.9)"
+            )
 
 
 def main() -> None:
@@ -213,17 +242,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 rounds of 150 tasks")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--tasks", type=int)
+    add_arguments(parser)
     args = parser.parse_args()
+    limits = from_arguments(args)
     rounds = args.rounds or (3 if args.quick else 6)
     count = args.tasks or (150 if args.quick else 400)
     started = time.monotonic()
     with postgres() as server_url, camunda() as camunda_url, database(server_url) as url:
-        samples = run(url, camunda_url, rounds, warmup=1, count=count)
+        samples = run(url, camunda_url, rounds, warmup=1, count=count, limits=limits)
     print(
         f"\n{rounds} rounds of {count} tasks, {MAX_TASKS} at once, cpus={os.cpu_count()}, "
         f"in {time.monotonic() - started:.0f} s"
     )
-    show(samples)
+    rows = summary(samples)
+    show(rows)
+    write(
+        "issue", "bench.issue_vs_bare", samples, rows, limits,
+        rounds=rounds, warmup=1, tasks=count, max_tasks=MAX_TASKS,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

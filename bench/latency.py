@@ -1,8 +1,9 @@
 """Two latency measurements at concurrency 1, side by side in one run: prints p50/p99 per
-variant with their spread over rounds, writes bench/results/latency.json, asserts nothing.
+variant with their spread over rounds, writes bench/results/latency.json and latency.png,
+asserts nothing. Each round first waits for a quiet machine (``bench.quiet``).
 
     python -m bench.latency --quick                      # both scenarios, short
-    python -m bench.latency --scenario scaling --links 10000000
+    python -m bench.latency --scenario scaling --links 10000000   # the goal's size, ~11 min
 
 - redeem-latency: one redemption at a time through ``action-links serve`` against the real
   engine, and one direct ``POST /message`` correlation at a time; the two alternate who goes
@@ -22,12 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
-import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,10 +34,10 @@ import aiohttp
 import psycopg
 
 from bench.percentiles import percentile
+from bench.quiet import Quiet, Seen, add_arguments, describe, from_arguments, wait_for_quiet
 from bench.redeem_vs_correlate import (
     ACCEPTED,
     LINKSERVER_ENV,
-    RESULTS,
     SIGNING_KEYS,
     WAITING,
     Job,
@@ -47,8 +46,8 @@ from bench.redeem_vs_correlate import (
     database,
     issue,
     redemption,
-    spread,
 )
+from bench.results import spread, write
 from devstack.engine import camunda
 from devstack.linkserver import running_linkserver
 from devstack.postgres import postgres
@@ -98,6 +97,8 @@ class Sample:
     requests: int
     p50_ms: float
     p99_ms: float
+    waited_s: float  # for the load to fall below --max-load before this round
+    quiet: bool  # False: it did not within --max-wait, and the round ran all the same
 
 
 async def sequential(jobs: list[Job]) -> tuple[float, float]:
@@ -125,16 +126,22 @@ def fill(database_url: str, count: int) -> float:
     return time.monotonic() - started
 
 
-def rounds(sizes: Sizes) -> Iterator[tuple[int, bool, float]]:
-    """Round number, whether it is a warm-up, and the load average seen before it."""
+async def rounds(sizes: Sizes, limits: Quiet) -> AsyncIterator[tuple[int, bool, Seen]]:
+    """Round number, whether it is a warm-up, and the load seen once it was quiet (or not)."""
     for number in range(1, sizes.rounds + sizes.warmup + 1):
-        load = os.getloadavg()[0]
+        # In a thread: the loop stays free to see idle connections closed meanwhile.
+        seen = await asyncio.to_thread(wait_for_quiet, limits)
         warmup = number <= sizes.warmup
-        print(f"round {number}: load {load:.2f}{' (warm-up)' if warmup else ''}", flush=True)
-        yield number, warmup, load
+        print(
+            f"round {number}: {describe(seen, limits)}{' (warm-up)' if warmup else ''}",
+            flush=True,
+        )
+        yield number, warmup, seen
 
 
-async def redeem_latency(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sample]:
+async def redeem_latency(
+    database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
+) -> list[Sample]:
     rest = EngineRest(camunda_url)
     rest.deploy(WAITING, name="bench-wait")
     total = sizes.rounds + sizes.warmup
@@ -150,7 +157,7 @@ async def redeem_latency(database_url: str, camunda_url: str, sizes: Sizes) -> l
         log_level="WARNING",
     ) as server:  # fmt: skip
         async with aiohttp.ClientSession() as http:
-            for number, warmup, load in rounds(sizes):
+            async for number, warmup, seen in rounds(sizes, limits):
                 part = slice((number - 1) * sizes.engine, number * sizes.engine)
                 variants = {
                     "ours": [redemption(http, server.base_url, t) for t in tokens[part]],
@@ -162,13 +169,16 @@ async def redeem_latency(database_url: str, camunda_url: str, sizes: Sizes) -> l
                 for variant, jobs in order:
                     p50, p99 = await sequential(jobs)
                     samples.append(
-                        Sample(number, warmup, load, "redeem-latency", variant, len(jobs), p50, p99)
-                    )
+                        Sample(
+                            number, warmup, seen.load, "redeem-latency", variant, len(jobs),
+                            p50, p99, seen.waited_s, seen.quiet,
+                        )
+                    )  # fmt: skip
     return samples
 
 
 async def scaling(
-    small_url: str, large_url: str, small: int, large: int, sizes: Sizes
+    small_url: str, large_url: str, small: int, large: int, sizes: Sizes, limits: Quiet
 ) -> tuple[list[Sample], dict[str, float]]:
     fill_s: dict[str, float] = {}
     for name, url, count in (("small", small_url, small), ("large", large_url, large)):
@@ -195,7 +205,7 @@ async def scaling(
             for name, url in (("small", small_url), ("large", large_url))
         }  # fmt: skip
         async with aiohttp.ClientSession() as http:
-            for number, warmup, load in rounds(sizes):
+            async for number, warmup, seen in rounds(sizes, limits):
                 part = slice((number - 1) * sizes.standin, number * sizes.standin)
                 order = list(servers.items())
                 if number % 2 == 0:
@@ -204,8 +214,11 @@ async def scaling(
                     jobs = [redemption(http, base, t) for t in tokens[name][part]]
                     p50, p99 = await sequential(jobs)
                     samples.append(
-                        Sample(number, warmup, load, "scaling", name, len(jobs), p50, p99)
-                    )
+                        Sample(
+                            number, warmup, seen.load, "scaling", name, len(jobs), p50, p99,
+                            seen.waited_s, seen.quiet,
+                        )
+                    )  # fmt: skip
     return samples, fill_s
 
 
@@ -268,7 +281,9 @@ def main() -> None:
     parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
     parser.add_argument("--links", type=int, default=10_000_000, help="links in the large table")
     parser.add_argument("--small", type=int, default=10_000, help="links in the small table")
+    add_arguments(parser)
     args = parser.parse_args()
+    limits = from_arguments(args)
     sizes = QUICK if args.quick else FULL
     if args.rounds:
         sizes = Sizes(**{**asdict(sizes), "rounds": args.rounds})
@@ -278,11 +293,11 @@ def main() -> None:
     with postgres() as server_url:
         if args.scenario in ("redeem-latency", "all"):
             with camunda() as camunda_url, database(server_url) as database_url:
-                samples += asyncio.run(redeem_latency(database_url, camunda_url, sizes))
+                samples += asyncio.run(redeem_latency(database_url, camunda_url, sizes, limits))
         if args.scenario in ("scaling", "all"):
             with database(server_url) as small_url, database(server_url) as large_url:
                 found, fill_s = asyncio.run(
-                    scaling(small_url, large_url, args.small, args.links, sizes)
+                    scaling(small_url, large_url, args.small, args.links, sizes, limits)
                 )
                 samples += found
     rows = summary(samples)
@@ -293,19 +308,10 @@ def main() -> None:
             f"large {args.links:,} links (filled in {fill_s['large']:.0f} s)"
         )
     show(rows)
-    RESULTS.mkdir(exist_ok=True)
-    result = {
-        "at": dt.datetime.now(dt.UTC).isoformat(),
-        "sizes": asdict(sizes),
-        "links": {"small": args.small, "large": args.links},
-        "fill_s": fill_s,
-        "cpus": os.cpu_count(),
-        "summary": rows,
-        "samples": [asdict(s) for s in samples],
-    }
-    path = RESULTS / "latency.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"result: {path}")
+    write(
+        "latency", "bench.latency", samples, rows, limits,
+        sizes=asdict(sizes), links={"small": args.small, "large": args.links}, fill_s=fill_s,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Our link server against bare references, side by side in one run on this machine: prints
-ratios with their spread over rounds, writes bench/results/latest.json, asserts nothing.
+ratios with their spread over rounds, writes bench/results/latest.json and latest.png,
+asserts nothing.
 
-    make bench                                  # the full run
-    python -m bench.redeem_vs_correlate --quick # about two minutes
+    make bench                                  # the full run, with the other two
+    python -m bench.redeem_vs_correlate --quick # about two minutes, plus the quiet waits
 
-Scenarios (each round runs every variant of every scenario, in alternating order, so a busy
-moment of this shared machine hits both sides; warm-up rounds are run and discarded):
+Scenarios (each round first waits for a quiet machine, ``bench.quiet``, then runs every
+variant of every scenario, in alternating order, so a busy moment of this shared machine hits
+both sides; warm-up rounds are run and discarded; ``latest.png`` plots it):
 
 - redeem-standin: ``POST /api/v1/links/{t}/redeem`` through ``action-links serve`` ÷ the bare
   aiohttp + psycopg handler (lock and update the link row, then the same ``POST /message``),
@@ -24,10 +26,8 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +44,8 @@ import psycopg
 from alembic import command
 from psycopg import sql
 
+from bench.quiet import Quiet, add_arguments, describe, from_arguments, wait_for_quiet
+from bench.results import spread, write
 from devstack import ROOT
 from devstack.engine import camunda
 from devstack.linkserver import running_linkserver
@@ -63,7 +65,6 @@ SIGNING_KEYS = f"bench:{secrets.token_urlsafe(32)}"
 FORGER = Keyring.parse(f"bench:{secrets.token_urlsafe(32)}")
 # A process that only waits for the message: the cheapest thing a correlation can end.
 WAITING = Path(__file__).resolve().parent / "bench-wait.bpmn"
-RESULTS = Path(__file__).resolve().parent / "results"
 # The link server's own allowance for invalid links would answer 429 to the forged-token run.
 LINKSERVER_ENV = {
     "ACTION_LINKS_FAILED_LOOKUP_BURST": "100000000",
@@ -100,6 +101,8 @@ class Sample:
     rate: float
     p50_ms: float
     p99_ms: float
+    waited_s: float  # for the load to fall below --max-load before this round
+    quiet: bool  # False: it did not within --max-wait, and the round ran all the same
 
 
 @contextlib.contextmanager
@@ -230,7 +233,7 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sample]:
+async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet) -> list[Sample]:
     rest = EngineRest(camunda_url)
     rest.deploy(WAITING, name="bench-wait")
     keyring = Keyring.parse(SIGNING_KEYS)
@@ -316,10 +319,11 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
                     "bare": [get(f"{bare_s}/l/{t}") for t in pages],
                 },
             }
-            load = os.getloadavg()[0]
+            # In a thread: the loop stays free to see idle connections closed meanwhile.
+            seen = await asyncio.to_thread(wait_for_quiet, limits)
             warmup = number <= sizes.warmup
             print(
-                f"round {number}/{total}{' (warm-up)' if warmup else ''}: load {load:.2f}",
+                f"round {number}/{total}{' (warm-up)' if warmup else ''}: {describe(seen, limits)}",
                 flush=True,
             )
             for scenario, variants in scenarios.items():
@@ -329,13 +333,12 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes) -> list[Sampl
                 for variant, jobs in order:
                     rate, p50, p99 = await measure(jobs, sizes.concurrency)
                     samples.append(
-                        Sample(number, warmup, load, scenario, variant, len(jobs), rate, p50, p99)
-                    )
+                        Sample(
+                            number, warmup, seen.load, scenario, variant, len(jobs), rate,
+                            p50, p99, seen.waited_s, seen.quiet,
+                        )
+                    )  # fmt: skip
     return samples
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def summary(samples: list[Sample]) -> list[dict[str, Any]]:
@@ -393,37 +396,14 @@ def show(rows: list[dict[str, Any]]) -> None:
             )
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> bool:
-    """A PNG of throughput and p50/p99 per variant, when matplotlib happens to be installed."""
-    try:
-        import matplotlib  # type: ignore[import-not-found,unused-ignore]
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return False
-    variants = [r for r in rows if "variant" in r]
-    names = [f"{r['scenario']}\n{r['variant']}" for r in variants]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8))
-    top.bar(names, [r["rate"]["median"] for r in variants])
-    top.set_ylabel("requests/s (median)")
-    bottom.bar(names, [r["p99_ms"]["median"] for r in variants], label="p99")
-    bottom.bar(names, [r["p50_ms"]["median"] for r in variants], label="p50")
-    bottom.set_ylabel("ms (median over rounds)")
-    bottom.legend()
-    for axis in (top, bottom):
-        axis.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller rounds (~2 min)")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--concurrency", type=int)
+    add_arguments(parser)
     args = parser.parse_args()
+    limits = from_arguments(args)
     sizes = QUICK if args.quick else FULL
     if args.rounds:
         sizes = Sizes(**{**asdict(sizes), "rounds": args.rounds})
@@ -435,22 +415,11 @@ def main() -> None:
         camunda() as camunda_url,
         database(server_url) as database_url,
     ):
-        samples = asyncio.run(bench(database_url, camunda_url, sizes))
+        samples = asyncio.run(bench(database_url, camunda_url, sizes, limits))
     rows = summary(samples)
     print(f"\n{sizes} cpus={os.cpu_count()} in {time.monotonic() - started:.0f} s")
     show(rows)
-    RESULTS.mkdir(exist_ok=True)
-    result = {
-        "at": dt.datetime.now(dt.UTC).isoformat(),
-        "sizes": asdict(sizes),
-        "cpus": os.cpu_count(),
-        "summary": rows,
-        "samples": [asdict(s) for s in samples],
-    }
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2))
-    if plot(rows, RESULTS / "latest.png"):
-        print(f"plot: {RESULTS / 'latest.png'}")
-    print(f"result: {RESULTS / 'latest.json'}")
+    write("latest", "bench.redeem_vs_correlate", samples, rows, limits, sizes=asdict(sizes))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""Waiting for a quiet machine before a benchmark round, and saying what load it saw.
+
+The machine is shared (two cores, other people's Postgres and engines): a round measured
+while something else is busy says more about that than about us. Each round first waits
+until the 1-minute load average is below ``--max-load``, polling every few seconds, for at
+most ``--max-wait`` seconds; then it goes on anyway and says so, so a busy machine makes a
+run slower and its result marked, never stuck.
+
+The 1-minute average decays slowly (by e every minute: from 4 to below 1 takes about 85 s),
+so on this machine a round mostly waits for the load of the round before it to fade.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Half the cores: the two sides of a comparison, Postgres and the engine still find a core.
+LOAD_PER_CPU = 0.5
+MAX_WAIT_S = 120.0
+POLL_S = 5.0
+
+
+class Decision(enum.StrEnum):
+    GO = "go"  # quiet enough
+    WAIT = "wait"
+    GIVE_UP = "give up"  # waited the longest allowed: measure anyway, marked as not quiet
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """How quiet a round waits for."""
+
+    max_load: float
+    max_wait_s: float
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The load a round started at, how long it waited for it, and whether it was quiet."""
+
+    load: float
+    waited_s: float
+    quiet: bool
+
+
+def default_max_load() -> float:
+    return (os.cpu_count() or 1) * LOAD_PER_CPU
+
+
+def decide(load: float, waited_s: float, limits: Quiet) -> Decision:
+    """Whether a round may start at ``load`` after having waited ``waited_s``."""
+    if load < limits.max_load:
+        return Decision.GO
+    if waited_s >= limits.max_wait_s:
+        return Decision.GIVE_UP
+    return Decision.WAIT
+
+
+def one_minute_load() -> float:
+    return os.getloadavg()[0]
+
+
+def wait_for_quiet(
+    limits: Quiet,
+    *,
+    load: Callable[[], float] = one_minute_load,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll_s: float = POLL_S,
+) -> Seen:
+    """Poll ``load`` until :func:`decide` says go or give up; blocks (async callers use a thread).
+
+    The last poll lands on the cap, not past it, so a run never waits longer than it says.
+    """
+    started = clock()
+    while True:
+        seen = load()
+        waited_s = clock() - started
+        decision = decide(seen, waited_s, limits)
+        if decision is not Decision.WAIT:
+            return Seen(seen, waited_s, quiet=decision is Decision.GO)
+        sleep(max(0.0, min(poll_s, limits.max_wait_s - waited_s)))
+
+
+def describe(seen: Seen, limits: Quiet) -> str:
+    """The words a round's line uses for the load it started at."""
+    if seen.quiet:
+        waited = f" after waiting {seen.waited_s:.0f} s" if seen.waited_s >= 1 else ""
+        return f"load {seen.load:.2f}{waited}"
+    return (
+        f"load {seen.load:.2f}, still not below {limits.max_load:.2f} "
+        f"after {seen.waited_s:.0f} s: measured anyway (not quiet)"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=default_max_load(),
+        help="wait before each round until the 1-minute load average is below this "
+        f"(default: {LOAD_PER_CPU} x the CPU count, {default_max_load():.1f} here)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=MAX_WAIT_S,
+        help=f"seconds to wait for that at most, then measure anyway (default {MAX_WAIT_S:.0f})",
+    )
+
+
+def from_arguments(args: argparse.Namespace) -> Quiet:
+    if args.max_load <= 0 or args.max_wait < 0:
+        raise SystemExit("--max-load must be above 0 and --max-wait at least 0")
+    return Quiet(max_load=args.max_load, max_wait_s=args.max_wait)
