@@ -2,12 +2,13 @@
 
 The machine is shared (two cores, other people's Postgres and engines): a round measured
 while something else is busy says more about that than about us. Each round first waits
-until the 1-minute load average is below ``--max-load``, polling every few seconds, for at
-most ``--max-wait`` seconds; then it goes on anyway and says so, so a busy machine makes a
-run slower and its result marked, never stuck.
+until the CPUs busy over the last second (``/proc/stat``, in CPUs: 1.0 is one core's worth)
+are below ``--max-load``, polling every few seconds, for at most ``--max-wait`` seconds; then
+it goes on anyway and says so, so a busy machine makes a run slower and its result marked,
+never stuck.
 
-The 1-minute average decays slowly (by e every minute: from 4 to below 1 takes about 85 s),
-so on this machine a round mostly waits for the load of the round before it to fade.
+Not the 1-minute load average: it decays by e a minute (from 4 to below 1 takes about 85 s),
+so each round waited mostly for the load of the round before it, which had already ended.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 # Half the cores: the two sides of a comparison, Postgres and the engine still find a core.
 LOAD_PER_CPU = 0.5
 MAX_WAIT_S = 120.0
-POLL_S = 5.0
+POLL_S = 2.0
 
 
 class Decision(enum.StrEnum):
@@ -61,14 +62,29 @@ def decide(load: float, waited_s: float, limits: Quiet) -> Decision:
     return Decision.WAIT
 
 
-def one_minute_load() -> float:
-    return os.getloadavg()[0]
+WINDOW_S = 1.0
+
+
+def busy_cpus(window_s: float = WINDOW_S) -> float:
+    """How many CPUs' worth were busy over the next ``window_s`` (blocks that long)."""
+    before = _cpu_times()
+    time.sleep(window_s)
+    after = _cpu_times()
+    total = sum(after) - sum(before)
+    idle = (after[3] + after[4]) - (before[3] + before[4])  # idle and iowait
+    return 0.0 if total <= 0 else (total - idle) / total * (os.cpu_count() or 1)
+
+
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()  # "cpu  user nice system idle iowait irq softirq ..."
+    return [int(v) for v in fields[1:9]]
 
 
 def wait_for_quiet(
     limits: Quiet,
     *,
-    load: Callable[[], float] = one_minute_load,
+    load: Callable[[], float] = busy_cpus,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll_s: float = POLL_S,
@@ -103,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-load",
         type=float,
         default=default_max_load(),
-        help="wait before each round until the 1-minute load average is below this "
+        help="wait before each round until the CPUs busy over a second are below this "
         f"(default: {LOAD_PER_CPU} x the CPU count, {default_max_load():.1f} here)",
     )
     parser.add_argument(
