@@ -45,6 +45,7 @@ from bench.redeem_vs_correlate import (
     correlation,
     database,
     issue,
+    marked_correlation,
     redemption,
 )
 from bench.results import spread, write
@@ -145,12 +146,13 @@ async def redeem_latency(
     rest = EngineRest(camunda_url)
     rest.deploy(WAITING, name="bench-wait")
     total = sizes.rounds + sizes.warmup
-    ids = [rest.start("bench-wait") for _ in range(total * sizes.engine * 2)]
+    ids = [rest.start("bench-wait") for _ in range(total * sizes.engine * 3)]
     rest.close()
     db = Database.from_url(database_url)
     tokens = await issue(db, ids[: total * sizes.engine], Keyring.parse(SIGNING_KEYS))
     await db.dispose()
-    direct_ids = ids[total * sizes.engine :]
+    direct_ids = ids[total * sizes.engine : total * sizes.engine * 2]
+    marked_ids = ids[total * sizes.engine * 2 :]
     samples: list[Sample] = []
     with running_linkserver(
         database_url, camunda_url, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
@@ -162,6 +164,7 @@ async def redeem_latency(
                 variants = {
                     "ours": [redemption(http, server.base_url, t) for t in tokens[part]],
                     "direct": [correlation(http, camunda_url, p) for p in direct_ids[part]],
+                    "marked": [marked_correlation(http, camunda_url, p) for p in marked_ids[part]],
                 }
                 order = list(variants.items())
                 if number % 2 == 0:
@@ -241,10 +244,17 @@ def summary(samples: list[Sample]) -> list[dict[str, Any]]:
                 }
             )
         if scenario == "redeem-latency":
-            diffs = [r["ours"].p50_ms - r["direct"].p50_ms for r in by_round.values()]
-            rows.append(
-                {"scenario": scenario, "figure": "p50 ours-direct ms", "spread": spread(diffs)}
-            )
+            for reference in ("direct", "marked"):
+                if any(reference not in r for r in by_round.values()):
+                    continue
+                diffs = [r["ours"].p50_ms - r[reference].p50_ms for r in by_round.values()]
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "figure": f"p50 ours-{reference} ms",
+                        "spread": spread(diffs),
+                    }
+                )
         else:
             ratios = [r["large"].p50_ms / r["small"].p50_ms for r in by_round.values()]
             rows.append(

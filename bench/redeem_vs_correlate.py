@@ -52,11 +52,19 @@ from devstack.linkserver import running_linkserver
 from devstack.ports import free_port
 from devstack.postgres import alembic_config, postgres, with_database
 from devstack.rest import EngineRest
+from linkserver.camunda import correlation_body
 from tokenstore import issuing
 from tokenstore.db import Database
-from tokenstore.model import ActionSpec, IssueRequest
+from tokenstore.model import ActionSpec, Delivery, IssueRequest
 from tokenstore.tokens import Keyring, mint
-from tokenstore.types import ExternalTaskId, ProcessInstanceId
+from tokenstore.types import (
+    CorrelateBy,
+    ExternalTaskId,
+    GroupId,
+    LinkId,
+    ProcessInstanceId,
+    RedemptionId,
+)
 from tokenstore.variables import TypedValue
 
 # The run's link servers and store sign with a key of the run's own.
@@ -178,6 +186,27 @@ def correlation(http: aiohttp.ClientSession, camunda_url: str, pid: str) -> Job:
         "processVariables": {"ok": {"value": True, "type": "Boolean"}},
     }
     return request(http, "POST", f"{camunda_url}/message", body)
+
+
+def marked_correlation(http: aiohttp.ClientSession, camunda_url: str, pid: str) -> Job:
+    """The body the link server sends for that answer, sent straight to the engine: the same
+    answer plus the redemption id and the answer's marker variable (what a retry looks for
+    in the history), so the engine does the same work as for a redemption."""
+    delivery = Delivery(
+        redemption_id=RedemptionId(uuid.uuid4()),
+        link_id=LinkId(uuid.uuid4()),
+        group_id=GroupId(uuid.uuid4()),
+        message_name="decision",
+        correlate_by=CorrelateBy.PROCESS_INSTANCE,
+        process_instance_id=ProcessInstanceId(pid),
+        business_key=None,
+        tenant_id=None,
+        correlation_keys={},
+        variables={"ok": TypedValue("Boolean", True)},
+        answered_at=dt.datetime.now(dt.UTC),
+        attempts=1,
+    )
+    return request(http, "POST", f"{camunda_url}/message", correlation_body(delivery))
 
 
 async def measure(jobs: list[Job], concurrency: int) -> tuple[float, float, float]:

@@ -100,7 +100,7 @@ class Deliverer:
             self._slots.release()
 
     async def deliver_claimed(self, delivery: Delivery) -> Step | None:
-        """The first attempt, claimed in the transaction that recorded the answer (no claim
+        """The first attempt, claimed in the statement that recorded the answer (no claim
         transaction of its own); None if no slot came free and it was handed back."""
         try:
             async with asyncio.timeout(self.slot_wait.total_seconds()):

@@ -154,6 +154,8 @@ async def redeem(
 ) -> RedeemResult | None:
     """Lock the link's group, decide, and record the answer as pending delivery.
 
+    The link server comes here only when ``redeem_as_read`` recorded nothing (a refusal, or
+    a link that changed since it was read); tests and tools may come here directly.
     ``checked`` is the answer as ``answerschema.check`` typed it against the link's schema,
     before this transaction (None: no answer, checked against no schema); nothing slow runs
     while the group is locked. Checked against another schema than the link's, nothing is
