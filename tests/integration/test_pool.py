@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.builders import issue_request
-from tokenstore import issuing
+from tokenstore import issuing, pool
 from tokenstore.db import Connection, Database
 from tokenstore.errors import Conflict, StoreUnavailable
 from tokenstore.pool import DriverConnection
@@ -198,5 +198,57 @@ async def test_a_database_that_is_down_fails_a_read_at_once() -> None:
         # The driver's refusal, not the pool's wait for a free connection running out.
         assert str(raised.value).endswith("OperationalError")
         assert "refused" in raised.value.reason
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_cancelled_mid_statement_leaves_no_busy_connection_in_the_pool(
+    database_url: str,
+) -> None:
+    """A request cancelled while its statement runs (the client went away) must not hand a
+    connection still inside that statement to the next request: psycopg cancels it on the
+    server, and a connection left inside one anyway is closed, not pooled."""
+    db = Database.from_url(database_url, pool_size=1)
+    try:
+        first = await _pid_read(db)
+        slow = asyncio.create_task(db.read(lambda conn: _read_scalar(conn, "SELECT pg_sleep(30)")))
+        await _until_running(database_url, first)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        # The only slot is free again, on a connection that is not still sleeping: the read
+        # answers (wait_for only keeps a regression from hanging the suite for 30 s).
+        await asyncio.wait_for(_pid_read(db), timeout=10)
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            sleeping = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%%'"
+                " AND state = 'active'"
+            ).fetchone()
+        assert sleeping == (0,)
+    finally:
+        await db.dispose()
+
+
+async def _until_running(database_url: str, pid: int) -> None:
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        for _ in range(200):
+            row = admin.execute(
+                "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row is not None and row[0] == "active":
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"backend {pid} never ran the statement")
+
+
+async def test_a_connection_past_its_lifetime_is_replaced_at_checkout(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database.from_url(database_url, pool_size=1)
+    try:
+        first = await _pid_read(db)
+        assert await _pid_read(db) == first
+        monkeypatch.setattr(pool, "MAX_LIFETIME_S", 0)
+        assert await _pid_read(db) != first
     finally:
         await db.dispose()
