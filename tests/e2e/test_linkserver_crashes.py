@@ -35,7 +35,7 @@ async def _answers(db: AsyncEngine) -> list[str]:
         return list((await conn.execute(sa.select(redemptions.c.state))).scalars())
 
 
-async def test_sigkill_while_holding_the_row_lock_loses_and_duplicates_nothing(
+async def test_sigkill_while_waiting_for_the_row_lock_loses_and_duplicates_nothing(
     database_url: str,
     db: AsyncEngine,
     camunda_url: str,
@@ -44,7 +44,8 @@ async def test_sigkill_while_holding_the_row_lock_loses_and_duplicates_nothing(
     http: aiohttp.ClientSession,
 ) -> None:
     engine_rest.deploy_xml("wait-for-decision", WAIT_FOR_DECISION)
-    server = start_linkserver(database_url, camunda_url)
+    env = {"ACTION_LINKS_CORRELATION_TIMEOUT": "PT2S"}  # a short attempt lease
+    server = start_linkserver(database_url, camunda_url, env=env)
     try:
         h = Harness(server.base_url, http, db, engine_rest, keyring)
         pid = await h.instance()
@@ -52,8 +53,8 @@ async def test_sigkill_while_holding_the_row_lock_loses_and_duplicates_nothing(
         token = issued.tokens["approve"]
         blocker = await psycopg.AsyncConnection.connect(database_url)
         try:
-            # Hold the link's row lock: the server takes the group lock, then waits here, inside
-            # its transaction. Killing it now is a kill between lock and commit.
+            # Hold the link's row lock: the server's recording statement takes the group
+            # lock, then waits here. Killing the server now kills it mid-statement.
             await blocker.execute("SELECT id FROM links WHERE action = 'approve' FOR UPDATE")
             click = asyncio.create_task(page(h, "POST", h.url(token)))
 
@@ -72,10 +73,24 @@ async def test_sigkill_while_holding_the_row_lock_loses_and_duplicates_nothing(
         finally:
             await blocker.rollback()
             await blocker.close()
-        assert await _answers(db) == []
+
+        # The statement was sent, whole, before the kill: Postgres runs it to its end once the
+        # lock is free, and it records the answer by itself (no transaction left open to roll
+        # back), with the dead server's first attempt claimed and nothing sent.
+        async def recorded() -> bool:
+            return await _answers(db) == ["pending"]
+
+        await wait_until(recorded, what="the statement the dead server sent to commit")
         assert engine_rest.is_running(pid)
-        with running_linkserver(database_url, camunda_url) as restarted:
+        with running_linkserver(database_url, camunda_url, env=env) as restarted:
             h.base = restarted.base_url
+
+            async def delivered() -> bool:
+                return await _answers(db) == ["delivered"]
+
+            # The retry loop takes it over when that attempt's lease ends.
+            await wait_until(delivered, timeout_s=60, what="the retry loop to settle the answer")
+            # Clicking again shows the answer, and records nothing more.
             status, _, _ = await page(h, "POST", h.url(token))
             assert status == 303
             _, html, _ = await page(h, "GET", h.url(token))
