@@ -201,7 +201,7 @@ async def scaling(
         servers = {
             name: stack.enter_context(
                 running_linkserver(
-                    url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
+                    url, standin.base_url, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
                     log_level="WARNING",
                 )
             ).base_url

@@ -44,11 +44,12 @@ import psycopg
 from alembic import command
 from psycopg import sql
 
+from bench.cpu import cpu_seconds
 from bench.quiet import Quiet, add_arguments, describe, from_arguments, wait_for_quiet
 from bench.results import spread, write
 from devstack import ROOT
 from devstack.engine import camunda
-from devstack.linkserver import running_linkserver
+from devstack.linkserver import LinkServerProcess, running_linkserver
 from devstack.ports import free_port
 from devstack.postgres import alembic_config, postgres, with_database
 from devstack.rest import EngineRest
@@ -111,6 +112,8 @@ class Sample:
     p99_ms: float
     waited_s: float  # for the load to fall below --max-load before this round
     quiet: bool  # False: it did not within --max-wait, and the round ran all the same
+    # The server's own CPU time per request (bench.cpu), in ms; None for the engine itself.
+    cpu_ms: float | None = None
 
 
 @contextlib.contextmanager
@@ -127,9 +130,17 @@ def database(server_url: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@dataclass(frozen=True)
+class Served:
+    """A server the benchmark started: where it listens, and its process (for its CPU time)."""
+
+    base_url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def bare(kind: str, *args: str) -> Iterator[str]:
-    """A ``bench.bare`` process on a free loopback port; yields its base URL."""
+def bare(kind: str, *args: str) -> Iterator[Served]:
+    """A ``bench.bare`` process on a free loopback port."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bare", kind, "--port", str(port), *args],
@@ -143,10 +154,14 @@ def bare(kind: str, *args: str) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"bench.bare {kind} did not start")
             time.sleep(0.1)
-        yield base_url
+        yield Served(base_url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def served(server: LinkServerProcess) -> Served:
+    return Served(server.base_url, server.process.pid)
 
 
 def _listening(base_url: str) -> bool:
@@ -286,27 +301,33 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
         profile_dir = os.environ.get("BENCH_PROFILE")
         prof = f"{profile_dir}/linkserver-{uuid.uuid4().hex[:6]}.prof"
         profiled = (sys.executable, *(("-m", "cProfile", "-o", prof) if profile_dir else ()))
-        ours_s = stack.enter_context(
-            running_linkserver(
-                database_url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
-                log_level="WARNING",
-                executable=(*profiled, "-m", "actionlinks_cli"),
+        ours_s = served(
+            stack.enter_context(
+                running_linkserver(
+                    database_url, standin.base_url, signing_keys=SIGNING_KEYS,
+                    env=LINKSERVER_ENV, log_level="WARNING",
+                    executable=(*profiled, "-m", "actionlinks_cli"),
+                )
             )
-        ).base_url  # fmt: skip
+        )  # fmt: skip
         # The same server in two processes on one port (serve --processes 2, SO_REUSEPORT).
-        ours2p_s = stack.enter_context(
-            running_linkserver(
-                database_url, standin, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
-                log_level="WARNING", processes=2,
+        ours2p_s = served(
+            stack.enter_context(
+                running_linkserver(
+                    database_url, standin.base_url, signing_keys=SIGNING_KEYS,
+                    env=LINKSERVER_ENV, log_level="WARNING", processes=2,
+                )
             )
-        ).base_url  # fmt: skip
-        ours_e = stack.enter_context(
-            running_linkserver(
-                database_url, camunda_url, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
-                log_level="WARNING",
+        )  # fmt: skip
+        ours_e = served(
+            stack.enter_context(
+                running_linkserver(
+                    database_url, camunda_url, signing_keys=SIGNING_KEYS, env=LINKSERVER_ENV,
+                    log_level="WARNING",
+                )
             )
-        ).base_url  # fmt: skip
-        bare_s = stack.enter_context(bare("reference", *keys, "--engine-url", standin))
+        )  # fmt: skip
+        bare_s = stack.enter_context(bare("reference", *keys, "--engine-url", standin.base_url))
         bare_e = stack.enter_context(bare("reference", *keys, "--engine-url", camunda_url))
         connector = aiohttp.TCPConnector(limit=0)
         http = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
@@ -317,8 +338,11 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
         def correlate(pid: str) -> Job:
             return correlation(http, camunda_url, pid)
 
-        def redeem(base: str, tokens: list[str]) -> list[Job]:
-            return [redemption(http, base, t) for t in tokens]
+        def redeem(server: Served, tokens: list[str]) -> tuple[list[Job], int]:
+            return [redemption(http, server.base_url, t) for t in tokens], server.pid
+
+        def gets(server: Served, tokens: list[str]) -> tuple[list[Job], int]:
+            return [get(f"{server.base_url}/l/{t}") for t in tokens], server.pid
 
         s_parts = chunks(standin_tokens, sizes.redeem)
         e_parts = chunks(engine_tokens, sizes.engine)
@@ -328,7 +352,9 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
             s_ours, s_bare, s_ours2p = next(s_parts), next(s_parts), next(s_parts)
             e_ours, e_bare = next(e_parts), next(e_parts)
             pages = [page_tokens[i % len(page_tokens)] for i in range(sizes.gets)]
-            scenarios: dict[str, dict[str, list[Job]]] = {
+            # Each variant's jobs, and the server process whose CPU time they cost (None: the
+            # engine answers them itself).
+            scenarios: dict[str, dict[str, tuple[list[Job], int | None]]] = {
                 "redeem-standin": {
                     "ours": redeem(ours_s, s_ours),
                     "bare": redeem(bare_s, s_bare),
@@ -337,16 +363,10 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
                 "redeem-engine": {
                     "ours": redeem(ours_e, e_ours),
                     "bare": redeem(bare_e, e_bare),
-                    "direct": [correlate(p) for p in next(d_parts)],
+                    "direct": ([correlate(p) for p in next(d_parts)], None),
                 },
-                "forged-get": {
-                    "ours": [get(f"{ours_s}/l/{t}") for t in forged],
-                    "bare": [get(f"{bare_s}/l/{t}") for t in forged],
-                },
-                "page-get": {
-                    "ours": [get(f"{ours_s}/l/{t}") for t in pages],
-                    "bare": [get(f"{bare_s}/l/{t}") for t in pages],
-                },
+                "forged-get": {"ours": gets(ours_s, forged), "bare": gets(bare_s, forged)},
+                "page-get": {"ours": gets(ours_s, pages), "bare": gets(bare_s, pages)},
             }
             # In a thread: the loop stays free to see idle connections closed meanwhile.
             seen = await asyncio.to_thread(wait_for_quiet, limits)
@@ -359,12 +379,18 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
                 order = list(variants.items())
                 if number % 2 == 0:
                     order.reverse()
-                for variant, jobs in order:
+                for variant, (jobs, pid) in order:
+                    cpu_before = None if pid is None else cpu_seconds(pid)
                     rate, p50, p99 = await measure(jobs, sizes.concurrency)
+                    cpu_ms = (
+                        None
+                        if pid is None or cpu_before is None
+                        else (cpu_seconds(pid) - cpu_before) / len(jobs) * 1000
+                    )
                     samples.append(
                         Sample(
                             number, warmup, seen.load, scenario, variant, len(jobs), rate,
-                            p50, p99, seen.waited_s, seen.quiet,
+                            p50, p99, seen.waited_s, seen.quiet, cpu_ms,
                         )
                     )  # fmt: skip
     return samples
@@ -388,6 +414,7 @@ def summary(samples: list[Sample]) -> list[dict[str, Any]]:
                     "rate": spread([r[variant].rate for r in by_round.values()]),
                     "p50_ms": spread([r[variant].p50_ms for r in by_round.values()]),
                     "p99_ms": spread([r[variant].p99_ms for r in by_round.values()]),
+                    **_cpu_spread([r[variant].cpu_ms for r in by_round.values()]),
                 }
             )
         pairs = (("ours", "bare"), ("ours2p", "bare"), ("ours", "direct"), ("bare", "direct"))
@@ -401,26 +428,50 @@ def summary(samples: list[Sample]) -> list[dict[str, Any]]:
                         "spread": spread(ratios),
                     }
                 )
+                # The same ratio from each server's CPU per request: the work each does,
+                # which the machine's other load moves far less than the throughput.
+                by_cpu = [
+                    theirs / ours
+                    for r in by_round.values()
+                    if (ours := r[numerator].cpu_ms) and (theirs := r[denominator].cpu_ms)
+                ]
+                if len(by_cpu) == len(by_round):
+                    rows.append(
+                        {
+                            "scenario": scenario,
+                            "ratio": f"{numerator}÷{denominator} by CPU",
+                            "spread": spread(by_cpu),
+                        }
+                    )
     return rows
 
 
+def _cpu_spread(values: list[float | None]) -> dict[str, Any]:
+    found = [v for v in values if v is not None]
+    return {"cpu_ms": spread(found)} if found and len(found) == len(values) else {}
+
+
 def show(rows: list[dict[str, Any]]) -> None:
-    print(f"{'scenario':16} {'variant':8} {'req/s min/median/max':>26} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'scenario':16} {'variant':8} {'req/s min/median/max':>26} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'CPU ms/req':>10}"
+    )
     for row in rows:
         if "variant" in row:
             rate, p50, p99 = row["rate"], row["p50_ms"], row["p99_ms"]
             rates = f"{rate['min']:.0f}/{rate['median']:.0f}/{rate['max']:.0f}"
+            cpu = f"{row['cpu_ms']['median']:10.2f}" if "cpu_ms" in row else f"{'-':>10}"
             print(
                 f"{row['scenario']:16} {row['variant']:8} {rates:>26} "
-                f"{p50['median']:8.1f} {p99['median']:8.1f}"
+                f"{p50['median']:8.1f} {p99['median']:8.1f} {cpu}"
             )
     print()
-    print(f"{'scenario':16} {'ratio':14} {'min':>6} {'median':>7} {'max':>6}")
+    print(f"{'scenario':16} {'ratio':21} {'min':>6} {'median':>7} {'max':>6}")
     for row in rows:
         if "ratio" in row:
             s = row["spread"]
             print(
-                f"{row['scenario']:16} {row['ratio']:14} "
+                f"{row['scenario']:16} {row['ratio']:21} "
                 f"{s['min']:6.2f} {s['median']:7.2f} {s['max']:6.2f}"
             )
 
