@@ -228,7 +228,7 @@ class Deliverer:
                     refused=step.refused,
                 )
         # A settle or a reschedule is one statement, atomic by itself: no BEGIN and COMMIT
-        # round trips around it (two of the seven a click made).
+        # round trips around it.
         async with self.db.single_statement() as conn:
             if isinstance(step, Delivered):
                 return await deliveries.settle_delivered(conn, delivery, now)

@@ -89,18 +89,17 @@ class Database:
         db: AsyncEngine,
         *,
         autocommit: bool = False,
-        statements: DriverPool | None = None,
         schema: str = DEFAULT_SCHEMA,
     ) -> None:
         """``autocommit``: ``db`` was made so (``create_db(autocommit=True)``), as every
-        connection here is: transactions send their own BEGIN. ``statements``: the pool for
-        statements outside a transaction; one for ``db``'s database on ``schema`` unless given."""
+        connection here is: transactions send their own BEGIN. The statements outside a
+        transaction get a pool of their own, to ``db``'s database on ``schema``, as large."""
         self.db = db
         # The same pool, its connections in autocommit while checked out. An engine made so
         # skips setting and resetting that on every checkout (measured: 81 µs a checkout and
         # return with it, 55 without).
         self._reads = db if autocommit else db.execution_options(isolation_level="AUTOCOMMIT")
-        self._statements = statements or DriverPool(
+        self._statements = DriverPool(
             db.url.set(drivername="postgresql").render_as_string(hide_password=False),
             connect_args(schema),
             db.pool.size() if isinstance(db.pool, sa.QueuePool) else POOL_SIZE,
