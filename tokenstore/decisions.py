@@ -40,9 +40,10 @@ class RejectInput:
 
 @dataclass(frozen=True)
 class Recheck:
-    """The answer was checked against another schema than the link's (the caller guessed
-    none, to save reading the link first): end the transaction, check it against this
-    schema, unlocked, and try again."""
+    """The answer was checked against another schema than the link's: nothing is decided;
+    check it against this schema, unlocked, and try again. The link server checks against
+    the schema of the link it read, and a link's schema never changes, so it never sees
+    this; a caller that checks before reading might."""
 
     schema: Mapping[str, Any] | None
 
