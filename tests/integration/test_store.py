@@ -110,9 +110,8 @@ async def test_issue_outside_a_transaction_writes_what_the_transaction_did(
 ) -> None:
     """``issuing.issue`` (the worker's): a new group in one statement with no transaction
     around it; the same task again mints fresh tokens for that group in a transaction."""
-    store = database
-    first = await issuing.issue(store, request(), keyring, NOW)
-    again = await issuing.issue(store, request(), keyring, NOW)
+    first = await issuing.issue(database, request(), keyring, NOW)
+    again = await issuing.issue(database, request(), keyring, NOW)
     assert not first.reissued and again.reissued and again.group_id == first.group_id
     assert set(again.tokens.values()).isdisjoint(first.tokens.values())
     async with db.connect() as conn:
@@ -147,9 +146,8 @@ async def test_issue_outside_a_transaction_writes_what_the_transaction_did(
 async def test_concurrent_issue_outside_a_transaction_makes_one_group(
     database: Database, db: AsyncEngine, keyring: Keyring
 ) -> None:
-    store = database
     results = await asyncio.gather(
-        *(issuing.issue(store, request(), keyring, NOW) for _ in range(8))
+        *(issuing.issue(database, request(), keyring, NOW) for _ in range(8))
     )
     assert len({r.group_id for r in results}) == 1
     assert sum(not r.reissued for r in results) == 1
