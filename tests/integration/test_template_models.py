@@ -11,7 +11,6 @@ from xml.sax.saxutils import escape
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.rest import EngineRest
 from tests.support.keys import SIGNING_KEYS
@@ -129,7 +128,6 @@ async def test_the_correlation_keys_choice_issues_links_bound_to_the_key(
     engine_rest: EngineRest,
     client: EngineClient,
     settings: WorkerSettings,
-    db: AsyncEngine,
     keyring: Keyring,
     database_url: str,
     started: list[str],

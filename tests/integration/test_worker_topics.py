@@ -65,7 +65,7 @@ async def client(settings: WorkerSettings) -> AsyncIterator[EngineClient]:
 
 
 @pytest.fixture
-def ctx(database: Database, db: AsyncEngine, client: EngineClient, keyring: Keyring) -> Context:
+def ctx(database: Database, client: EngineClient, keyring: Keyring) -> Context:
     return Context(database, client, keyring, PUBLIC_URL)
 
 
@@ -263,7 +263,6 @@ async def test_slow_work_keeps_its_lock(
     database: Database,
     engine_rest: EngineRest,
     client: EngineClient,
-    db: AsyncEngine,
     keyring: Keyring,
     database_url: str,
     camunda_url: str,
