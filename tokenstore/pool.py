@@ -3,9 +3,9 @@ autocommit, handed out newest first, with no check on checkout.
 
 A click reads its link, records its answer and settles it, a page reads once: each on a
 connection of its own, outside any transaction (``Database.read``/``single_statement``).
-Through SQLAlchemy's pool a checkout and return cost about 80 µs of CPU (measured; the
+Through SQLAlchemy's pool a checkout and return cost about 75 µs of CPU (measured; the
 greenlet hop, the ``Connection`` object, the pool events), a tenth of a click's own work;
-here they cost a few µs. Transactions still go through SQLAlchemy (``Database.transaction``).
+here they cost about 10 µs. Transactions still go through SQLAlchemy (``Database.transaction``).
 
 What SQLAlchemy's pool did that matters is kept: a connection is opened only when needed
 and fails at once when the database is down (no waiting for a background reconnect), a
