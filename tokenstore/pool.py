@@ -5,8 +5,8 @@ A click reads its link, records its answer and settles it, a page reads once: ea
 connection of its own, outside any transaction (``Database.read``/``single_statement``).
 Through SQLAlchemy's pool a checkout and return cost about 75 µs of CPU (measured; the
 greenlet hop, the ``Connection`` object, the pool events), three times a click: about a
-seventh of its CPU;
-here they cost about 10 µs. Transactions still go through SQLAlchemy (``Database.transaction``).
+seventh of its CPU; here they cost about 10 µs. Transactions still go through SQLAlchemy
+(``Database.transaction``).
 
 What SQLAlchemy's pool did that matters is kept: a connection is opened only when needed
 and fails at once when the database is down (no waiting for a background reconnect), a
