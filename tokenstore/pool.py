@@ -28,8 +28,9 @@ from psycopg.pq import TransactionStatus
 
 DriverConnection = psycopg.AsyncConnection[Any]
 
-# As SQLAlchemy's pool was set: a connection idle this long is closed rather than reused, and
-# none lives longer than an hour (a server-side idle timeout, a failover, memory held).
+# psycopg_pool's defaults: a connection idle this long is closed rather than reused (a quiet
+# night need not hold connections open), and none lives longer than an hour (a server-side
+# idle timeout, a failover, memory a backend holds).
 MAX_IDLE_S = 10 * 60
 MAX_LIFETIME_S = 60 * 60
 
