@@ -34,7 +34,7 @@ import aiohttp
 import psycopg
 
 from bench.percentiles import percentile
-from bench.quiet import Quiet, Seen, add_arguments, describe, from_arguments, wait_for_quiet
+from bench.quiet import Quiet, Seen, add_arguments, from_arguments, start_round
 from bench.redeem_vs_correlate import (
     ACCEPTED,
     LINKSERVER_ENV,
@@ -129,14 +129,11 @@ def fill(database_url: str, count: int) -> float:
 
 async def rounds(sizes: Sizes, limits: Quiet) -> AsyncIterator[tuple[int, bool, Seen]]:
     """Round number, whether it is a warm-up, and the load seen once it was quiet (or not)."""
-    for number in range(1, sizes.rounds + sizes.warmup + 1):
-        # In a thread: the loop stays free to see idle connections closed meanwhile.
-        seen = await asyncio.to_thread(wait_for_quiet, limits)
+    total = sizes.rounds + sizes.warmup
+    for number in range(1, total + 1):
         warmup = number <= sizes.warmup
-        print(
-            f"round {number}: {describe(seen, limits)}{' (warm-up)' if warmup else ''}",
-            flush=True,
-        )
+        # In a thread: the loop stays free to see idle connections closed meanwhile.
+        seen = await asyncio.to_thread(start_round, number, total, warmup, limits)
         yield number, warmup, seen
 
 

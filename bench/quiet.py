@@ -114,6 +114,18 @@ def describe(seen: Seen, limits: Quiet) -> str:
     )
 
 
+def start_round(number: int, total: int, warmup: bool, limits: Quiet) -> Seen:
+    """Wait for a quiet machine before round ``number`` of ``total``, print the round's line
+    (its load, and whether it is a warm-up) and return what was seen. Blocks: an async
+    benchmark calls it in a thread, so its loop stays free meanwhile."""
+    seen = wait_for_quiet(limits)
+    print(
+        f"round {number}/{total}{' (warm-up)' if warmup else ''}: {describe(seen, limits)}",
+        flush=True,
+    )
+    return seen
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-load",

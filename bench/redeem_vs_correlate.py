@@ -45,7 +45,7 @@ from alembic import command
 from psycopg import sql
 
 from bench.cpu import cpu_seconds
-from bench.quiet import Quiet, add_arguments, describe, from_arguments, wait_for_quiet
+from bench.quiet import Quiet, add_arguments, from_arguments, start_round
 from bench.results import spread, write
 from devstack import ROOT
 from devstack.engine import camunda
@@ -368,13 +368,9 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
                 "forged-get": {"ours": gets(ours_s, forged), "bare": gets(bare_s, forged)},
                 "page-get": {"ours": gets(ours_s, pages), "bare": gets(bare_s, pages)},
             }
-            # In a thread: the loop stays free to see idle connections closed meanwhile.
-            seen = await asyncio.to_thread(wait_for_quiet, limits)
             warmup = number <= sizes.warmup
-            print(
-                f"round {number}/{total}{' (warm-up)' if warmup else ''}: {describe(seen, limits)}",
-                flush=True,
-            )
+            # In a thread: the loop stays free to see idle connections closed meanwhile.
+            seen = await asyncio.to_thread(start_round, number, total, warmup, limits)
             for scenario, variants in scenarios.items():
                 order = list(variants.items())
                 if number % 2 == 0:

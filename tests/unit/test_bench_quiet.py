@@ -14,6 +14,7 @@ from bench.quiet import (
     decide,
     describe,
     from_arguments,
+    start_round,
     wait_for_quiet,
 )
 
@@ -105,3 +106,15 @@ def test_the_options_default_to_half_the_cpus_and_two_minutes_and_refuse_nonsens
     assert given == Quiet(max_load=1.5, max_wait_s=30.0)
     with pytest.raises(SystemExit, match="--max-load must be above 0"):
         from_arguments(parser.parse_args(["--max-load", "0"]))
+
+
+def test_a_round_starts_on_a_quiet_machine_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    # Any machine is quiet below a thousand busy CPUs: one reading, then the round's line.
+    seen = start_round(2, 5, False, Quiet(max_load=1000, max_wait_s=0))
+    assert seen.quiet
+    assert capsys.readouterr().out == f"round 2/5: {describe(seen, Quiet(1000, 0))}\n"
+
+
+def test_a_warm_up_round_is_marked(capsys: pytest.CaptureFixture[str]) -> None:
+    start_round(1, 5, True, Quiet(max_load=1000, max_wait_s=0))
+    assert capsys.readouterr().out.startswith("round 1/5 (warm-up): load ")
