@@ -36,10 +36,13 @@ MAX_LIFETIME_S = 60 * 60
 
 
 @dataclass
-class _Idle:
+class _Pooled:
+    """A connection of the pool, with when it was opened (it goes with the connection, in
+    use or idle) and, while idle, when it was handed back."""
+
     conn: DriverConnection
     opened: float
-    returned: float
+    returned: float = 0.0
 
 
 class DriverPool:
@@ -52,8 +55,7 @@ class DriverPool:
         self._kwargs = dict(kwargs)
         self._timeout_s = timeout_s
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[_Idle] = []  # the newest returned last: taken first
-        self._opened: dict[int, float] = {}  # id(conn) -> when it was opened
+        self._idle: list[_Pooled] = []  # the newest returned last: taken first
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[DriverConnection]:
@@ -62,54 +64,47 @@ class DriverPool:
         async with asyncio.timeout(self._timeout_s):
             await self._slots.acquire()
         try:
-            conn = await self._take()
+            pooled = await self._take()
             try:
-                yield conn
+                yield pooled.conn
             finally:
-                await self._give_back(conn)
+                await self._give_back(pooled)
         finally:
             self._slots.release()
 
     async def discard_idle(self) -> None:
         """Close every idle connection (a dead one was found: after a restart, all are)."""
         idle, self._idle = self._idle, []
-        for entry in idle:
-            self._opened.pop(id(entry.conn), None)
-            await _close_quietly(entry.conn)
+        for pooled in idle:
+            await _close_quietly(pooled.conn)
 
     async def close(self) -> None:
         await self.discard_idle()
 
-    async def _take(self) -> DriverConnection:
+    async def _take(self) -> _Pooled:
         now = time.monotonic()
         while self._idle:
-            entry = self._idle.pop()
-            if now - entry.opened < MAX_LIFETIME_S and not entry.conn.closed:
-                return entry.conn
-            self._opened.pop(id(entry.conn), None)
-            await _close_quietly(entry.conn)
+            pooled = self._idle.pop()
+            if now - pooled.opened < MAX_LIFETIME_S and not pooled.conn.closed:
+                return pooled
+            await _close_quietly(pooled.conn)
         conn = await psycopg.AsyncConnection.connect(
             self._conninfo, autocommit=True, **self._kwargs
         )
-        self._opened[id(conn)] = now
-        return conn
+        return _Pooled(conn, opened=now)
 
-    async def _give_back(self, conn: DriverConnection) -> None:
-        opened = self._opened.get(id(conn))
-        idle = conn.info.transaction_status is TransactionStatus.IDLE
-        if opened is None or conn.closed or conn.broken or not idle:
+    async def _give_back(self, pooled: _Pooled) -> None:
+        conn = pooled.conn
+        if conn.closed or conn.broken or conn.info.transaction_status is not TransactionStatus.IDLE:
             # Broken, or left inside a statement it never finished (a cancelled request):
             # not for anyone else.
-            self._opened.pop(id(conn), None)
             await _close_quietly(conn)
             return
-        now = time.monotonic()
-        self._idle.append(_Idle(conn, opened, now))
+        pooled.returned = time.monotonic()
+        self._idle.append(pooled)
         # The oldest returned are at the front: close those idle too long (a quiet night).
-        while self._idle and now - self._idle[0].returned > MAX_IDLE_S:
-            stale = self._idle.pop(0)
-            self._opened.pop(id(stale.conn), None)
-            await _close_quietly(stale.conn)
+        while self._idle and pooled.returned - self._idle[0].returned > MAX_IDLE_S:
+            await _close_quietly(self._idle.pop(0).conn)
 
 
 async def _close_quietly(conn: DriverConnection) -> None:

@@ -252,3 +252,18 @@ async def test_a_connection_past_its_lifetime_is_replaced_at_checkout(
         assert await _pid_read(db) != first
     finally:
         await db.dispose()
+
+
+async def test_a_connection_idle_too_long_is_closed_when_another_is_handed_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database.from_url(database_url, pool_size=2)
+    try:
+        older, newer = await asyncio.gather(_held_pid(db), _held_pid(db))
+        monkeypatch.setattr(pool, "MAX_IDLE_S", 0)
+        # Takes the newest returned; handing it back finds the other idle longer: closed.
+        assert await _pid_read(db) in (older, newer)
+        now_held = set(await asyncio.gather(_held_pid(db), _held_pid(db)))
+        assert len(now_held & {older, newer}) == 1  # one reused, one opened anew
+    finally:
+        await db.dispose()
