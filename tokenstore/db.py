@@ -147,22 +147,18 @@ class Database:
         atomic by itself (Postgres commits it on its own): no BEGIN and COMMIT round trips
         around it. Not for two statements that must change things together. Statements are
         sent prepared (``tokenstore.prepared``); a dead connection fails the block (whether
-        the statement was written is then unknown) and the idle ones are dropped with it."""
+        the statement was written is then unknown), and the pool drops the idle ones with it."""
         with wrap_exceptions():
             async with self._statements.connection() as conn:
-                try:
-                    yield conn
-                except psycopg.Error:
-                    if conn.closed or conn.broken:
-                        await self._statements.discard_idle()
-                    raise
+                yield conn
 
     async def read(self, reader: Callable[[DriverConnection], Awaitable[T]]) -> T:
         """``reader`` on a connection outside any transaction (no BEGIN and ROLLBACK around
         it: two round trips of three for a single SELECT; each statement sees its own
         snapshot, as under READ COMMITTED anyway; use ``connection()`` for reads that must
         agree with each other). Run again, once, on a new connection if this one turns out
-        dead, every idle one dropped first (after a restart all are): a read is safe to repeat."""
+        dead (the pool has dropped every idle one with it: after a restart all are dead): a
+        read is safe to repeat."""
         with wrap_exceptions():
             lost = False
             try:
@@ -175,7 +171,6 @@ class Database:
             except psycopg.Error:
                 if not lost:
                     raise
-            await self._statements.discard_idle()
             async with self._statements.connection() as conn:
                 return await reader(conn)
 

@@ -11,7 +11,7 @@ seventh of its CPU; here they cost about 10 µs. Transactions still go through S
 What SQLAlchemy's pool did that matters is kept: a connection is opened only when needed
 and fails at once when the database is down (no waiting for a background reconnect), a
 broken connection is never handed out again, and when one is found dead every idle one is
-dropped too (after a restart they all are; ``discard_idle``).
+dropped too (after a restart they all are; ``_discard_idle``).
 """
 
 from __future__ import annotations
@@ -72,14 +72,14 @@ class DriverPool:
         finally:
             self._slots.release()
 
-    async def discard_idle(self) -> None:
-        """Close every idle connection (a dead one was found: after a restart, all are)."""
+    async def _discard_idle(self) -> None:
+        """Close every idle connection (a dead one was handed back: after a restart, all are)."""
         idle, self._idle = self._idle, []
         for pooled in idle:
             await _close_quietly(pooled.conn)
 
     async def close(self) -> None:
-        await self.discard_idle()
+        await self._discard_idle()
 
     async def _take(self) -> _Pooled:
         now = time.monotonic()
@@ -95,9 +95,14 @@ class DriverPool:
 
     async def _give_back(self, pooled: _Pooled) -> None:
         conn = pooled.conn
-        if conn.closed or conn.broken or conn.info.transaction_status is not TransactionStatus.IDLE:
-            # Broken, or left inside a statement it never finished (a cancelled request):
-            # not for anyone else.
+        if conn.closed or conn.broken:
+            # Dead: after a restart every idle one is too, and none should be tried next.
+            await _close_quietly(conn)
+            await self._discard_idle()
+            return
+        if conn.info.transaction_status is not TransactionStatus.IDLE:
+            # Left inside a statement it never finished (a cancelled request): not for
+            # anyone else.
             await _close_quietly(conn)
             return
         pooled.returned = time.monotonic()
