@@ -42,6 +42,12 @@ async def redeem(db: AsyncEngine, token_hash: TokenHash) -> answering.RedeemResu
         )
 
 
+async def answers(db: AsyncEngine) -> int:
+    async with db.connect() as conn:
+        count = await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
+        return int(count.scalar_one())
+
+
 async def waiting_for_a_lock(db: AsyncEngine) -> None:
     """Until a backend waits for a row lock: the click has read the link and now waits."""
     async with asyncio.timeout(WAIT_S):
@@ -80,9 +86,8 @@ async def test_a_click_that_waited_for_the_group_sees_the_answer_given_meanwhile
     assert other is not None and other.decision == Refuse(Refusal.REVOKED)
     assert other.view.link.state is LinkState.REVOKED
     assert other.view.answer is not None and other.view.answer.action == "approve"
+    assert await answers(db) == 1
     async with db.connect() as conn:
-        count = await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
-        assert count.scalar_one() == 1
         trail = (await conn.execute(sa.select(audit_events.c.action))).scalars().all()
     assert sorted(trail) == ["answered", "issued", "revoked"]
 
@@ -100,9 +105,7 @@ async def test_a_click_that_waited_for_a_revoke_is_refused(
         await holder.commit()
     result = await click
     assert result is not None and result.decision == Refuse(Refusal.REVOKED)
-    async with db.connect() as conn:
-        count = await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
-        assert count.scalar_one() == 0
+    assert await answers(db) == 0
 
 
 @pytest.mark.parametrize("clicks", [2, 3])
@@ -149,12 +152,6 @@ async def redeem_as_read(
         return await answering.redeem_as_read(
             conn, link, group, answerschema.check(None, None), NOW, ClientInfo("ip", "ua")
         )
-
-
-async def answers(db: AsyncEngine) -> int:
-    async with db.connect() as conn:
-        count = await conn.execute(sa.select(sa.func.count()).select_from(redemptions))
-        return int(count.scalar_one())
 
 
 async def test_a_click_recorded_as_read_takes_the_group_before_its_link(
