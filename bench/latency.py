@@ -48,7 +48,7 @@ from bench.redeem_vs_correlate import (
     marked_correlation,
     redemption,
 )
-from bench.results import spread, write
+from bench.results import by_scenario, spread, write
 from devstack.engine import camunda
 from devstack.linkserver import running_linkserver
 from devstack.postgres import postgres
@@ -224,13 +224,8 @@ async def scaling(
 
 def summary(samples: list[Sample]) -> list[dict[str, Any]]:
     """Per scenario and variant p50/p99 over rounds, and the figure the issue asks for."""
-    kept = [s for s in samples if not s.warmup]
     rows: list[dict[str, Any]] = []
-    for scenario in dict.fromkeys(s.scenario for s in kept):
-        by_round: dict[int, dict[str, Sample]] = {}
-        for s in kept:
-            if s.scenario == scenario:
-                by_round.setdefault(s.round, {})[s.variant] = s
+    for scenario, by_round in by_scenario(samples):
         for variant in next(iter(by_round.values())):
             rows.append(
                 {

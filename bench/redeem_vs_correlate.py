@@ -46,7 +46,7 @@ from psycopg import sql
 
 from bench.cpu import cpu_seconds
 from bench.quiet import Quiet, add_arguments, from_arguments, start_round
-from bench.results import spread, write
+from bench.results import by_scenario, spread, write
 from devstack import ROOT
 from devstack.engine import camunda
 from devstack.linkserver import LinkServerProcess, running_linkserver
@@ -394,13 +394,8 @@ async def bench(database_url: str, camunda_url: str, sizes: Sizes, limits: Quiet
 
 def summary(samples: list[Sample]) -> list[dict[str, Any]]:
     """Per scenario, our rate ÷ each other variant's, per round, with min/median/max."""
-    kept = [s for s in samples if not s.warmup]
     rows: list[dict[str, Any]] = []
-    for scenario in dict.fromkeys(s.scenario for s in kept):
-        by_round: dict[int, dict[str, Sample]] = {}
-        for s in kept:
-            if s.scenario == scenario:
-                by_round.setdefault(s.round, {})[s.variant] = s
+    for scenario, by_round in by_scenario(samples):
         variants = list(next(iter(by_round.values())))
         for variant in variants:
             rows.append(

@@ -10,15 +10,43 @@ import json
 import os
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bench.plot import plot
 from bench.quiet import Quiet
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class Measured(Protocol):
+    """What every benchmark's sample says of itself."""
+
+    @property
+    def round(self) -> int: ...
+    @property
+    def warmup(self) -> bool: ...
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def variant(self) -> str: ...
+
+
+S = TypeVar("S", bound=Measured)
+
+
+def by_scenario(samples: Sequence[S]) -> Iterator[tuple[str, dict[int, dict[str, S]]]]:
+    """The kept samples (no warm-ups) of each scenario, in the order first run, as round →
+    variant → sample."""
+    kept = [s for s in samples if not s.warmup]
+    for scenario in dict.fromkeys(s.scenario for s in kept):
+        rounds: dict[int, dict[str, S]] = {}
+        for s in kept:
+            if s.scenario == scenario:
+                rounds.setdefault(s.round, {})[s.variant] = s
+        yield scenario, rounds
 
 
 def spread(values: list[float]) -> dict[str, float]:
